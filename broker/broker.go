@@ -1,0 +1,106 @@
+// Package broker assembles a running Samsa broker from its settings: the
+// actor system and Raft host (actors) behind a Kafka listener (wire). The CLI
+// and the integration tests both start brokers through it.
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/samsa-io/samsa/actors"
+	"github.com/samsa-io/samsa/config"
+	"github.com/samsa-io/samsa/wire"
+)
+
+// Config is what a broker needs; zero values take working defaults.
+type Config struct {
+	NodeID    int32
+	DataDir   string // default ./data
+	Listen    string // Kafka listener, default 127.0.0.1:9092
+	Advertise string // address given to clients, default the listener's
+	RaftAddr  string // default: listener host, port+10000
+	// InitialCluster maps node IDs to Raft addresses of the controller voters.
+	InitialCluster map[uint64]string
+	// Settings are server.properties-style settings (retention.ms defaults...).
+	Settings map[string]string
+	Logger   *slog.Logger
+}
+
+// Broker is a running broker.
+type Broker struct {
+	*actors.Broker
+	srv  *wire.Server
+	ln   net.Listener
+	addr string
+	done chan error
+}
+
+// Start starts a broker and returns once it serves Kafka requests.
+func Start(ctx context.Context, cfg Config) (*Broker, error) {
+	settings := config.NewBroker(cfg.Settings)
+	if err := settings.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = settings.String("log.dirs")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = settings.String("listeners")
+	}
+	if cfg.NodeID == 0 {
+		cfg.NodeID = int32(settings.Int64("node.id"))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	adv := cfg.Advertise
+	if adv == "" {
+		adv = ln.Addr().String()
+	}
+	host, portStr, err := net.SplitHostPort(adv)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("advertised address %q: %w", adv, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	if cfg.RaftAddr == "" {
+		lh, lp, _ := net.SplitHostPort(ln.Addr().String())
+		p, _ := strconv.Atoi(lp)
+		cfg.RaftAddr = net.JoinHostPort(lh, strconv.Itoa(p+10000))
+	}
+	ab, err := actors.Start(ctx, actors.Options{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
+		RaftAddr: cfg.RaftAddr, InitialMembers: cfg.InitialCluster, Settings: settings, Logger: cfg.Logger,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	b := &Broker{Broker: ab, srv: wire.NewServer(ab, cfg.Logger), ln: ln, addr: ln.Addr().String(), done: make(chan error, 1)}
+	go func() { b.done <- b.srv.Serve(ln) }()
+	return b, nil
+}
+
+// Addr is the Kafka listener's address.
+func (b *Broker) Addr() string { return b.addr }
+
+// Done reports the listener's end.
+func (b *Broker) Done() <-chan error { return b.done }
+
+// Close stops serving, then stops partitions and Raft (syncing logs).
+func (b *Broker) Close() {
+	b.srv.Close()
+	select {
+	case <-b.done:
+	case <-time.After(5 * time.Second):
+	}
+	b.Broker.Close()
+}

@@ -1,0 +1,106 @@
+package integration
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/broker"
+)
+
+// freePort returns a port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startBroker starts an in-process broker on loopback with data in dir (a
+// fresh temp dir when empty) and stops it at the end of the test.
+func startBroker(t testing.TB, dir string, settings map[string]string) *broker.Broker {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{
+		DataDir:  dir,
+		Listen:   "127.0.0.1:0",
+		RaftAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		Settings: settings,
+	})
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	var once sync.Once
+	t.Cleanup(func() { once.Do(b.Close) })
+	return b
+}
+
+func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func newAdmin(t testing.TB, addr string) *kadm.Client {
+	return kadm.NewClient(newClient(t, addr))
+}
+
+func testContext(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// samsaBinary builds cmd/samsa once per test binary run.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+func samsaBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "samsa-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "samsa")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/samsa-io/samsa/cmd/samsa")
+		cmd.Stderr = os.Stderr
+		binErr = cmd.Run()
+	})
+	if binErr != nil {
+		t.Fatalf("building samsa: %v", binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}

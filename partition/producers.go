@@ -1,0 +1,157 @@
+package partition
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/samsa-io/samsa/internal/batch"
+)
+
+// producerBatchesKept is how many recent batches per producer are remembered
+// for duplicate detection; Kafka keeps five (max.in.flight.requests).
+const producerBatchesKept = 5
+
+// DefaultProducerIDExpirationMs is producer.id.expiration.ms's default (1 day).
+const DefaultProducerIDExpirationMs = 24 * 60 * 60 * 1000
+
+// batchMeta is what is remembered of a recently written idempotent batch.
+type batchMeta struct {
+	FirstSeq    int32 `json:"fs"`
+	LastSeq     int32 `json:"ls"`
+	FirstOffset int64 `json:"fo"`
+	Timestamp   int64 `json:"ts"`
+}
+
+// producerEntry is one producer ID's state in one partition.
+type producerEntry struct {
+	Epoch         int16       `json:"e"`
+	Batches       []batchMeta `json:"b"`
+	LastTimestamp int64       `json:"t"` // append time of the last batch, for expiration
+}
+
+func (e *producerEntry) lastSeq() int32 {
+	if len(e.Batches) == 0 {
+		return -1
+	}
+	return e.Batches[len(e.Batches)-1].LastSeq
+}
+
+// producerState is the idempotence state of a partition: part of the
+// replicated state machine, so every replica decides duplicates identically.
+type producerState struct {
+	m map[int64]*producerEntry
+}
+
+func newProducerState() *producerState { return &producerState{m: make(map[int64]*producerEntry)} }
+
+// nextSeq is the sequence expected after last, wrapping at MaxInt32 as Kafka does.
+func nextSeq(last int32) int32 {
+	if last == 0x7fffffff {
+		return 0
+	}
+	return last + 1
+}
+
+// check decides whether the batch may be appended. A duplicate of one of the
+// producer's recent batches returns dup=true and that batch's first offset.
+func (ps *producerState) check(h *batch.Header) (dup bool, dupOffset int64, code int16) {
+	if h.ProducerID < 0 {
+		return false, 0, 0
+	}
+	e := ps.m[h.ProducerID]
+	if e == nil {
+		// Unknown producer (new, or its state expired): accept any sequence,
+		// as Kafka does since KIP-360.
+		return false, 0, 0
+	}
+	switch {
+	case h.ProducerEpoch < e.Epoch:
+		return false, 0, kerr.InvalidProducerEpoch.Code
+	case h.ProducerEpoch > e.Epoch:
+		if h.BaseSequence != 0 {
+			return false, 0, kerr.OutOfOrderSequenceNumber.Code
+		}
+		return false, 0, 0
+	}
+	if h.BaseSequence < 0 {
+		return false, 0, 0
+	}
+	last := h.LastSequence()
+	for _, b := range e.Batches {
+		if b.FirstSeq == h.BaseSequence && b.LastSeq == last {
+			return true, b.FirstOffset, 0
+		}
+	}
+	if h.BaseSequence != nextSeq(e.lastSeq()) {
+		return false, 0, kerr.OutOfOrderSequenceNumber.Code
+	}
+	return false, 0, 0
+}
+
+// record notes an appended batch.
+func (ps *producerState) record(h *batch.Header, firstOffset, nowMs int64) {
+	if h.ProducerID < 0 {
+		return
+	}
+	e := ps.m[h.ProducerID]
+	if e == nil {
+		e = &producerEntry{Epoch: h.ProducerEpoch}
+		ps.m[h.ProducerID] = e
+	}
+	if h.ProducerEpoch != e.Epoch {
+		e.Epoch = h.ProducerEpoch
+		e.Batches = e.Batches[:0]
+	}
+	e.LastTimestamp = nowMs
+	if h.BaseSequence < 0 {
+		return
+	}
+	if len(e.Batches) == producerBatchesKept {
+		copy(e.Batches, e.Batches[1:])
+		e.Batches = e.Batches[:producerBatchesKept-1]
+	}
+	e.Batches = append(e.Batches, batchMeta{
+		FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), FirstOffset: firstOffset, Timestamp: nowMs,
+	})
+}
+
+// expire drops producers idle for longer than expirationMs. It runs at apply
+// time with the proposal's timestamp, so all replicas expire identically.
+func (ps *producerState) expire(nowMs, expirationMs int64) {
+	if expirationMs <= 0 {
+		return
+	}
+	for id, e := range ps.m {
+		if nowMs-e.LastTimestamp > expirationMs {
+			delete(ps.m, id)
+		}
+	}
+}
+
+// ProducerInfo describes one producer's state, for DescribeProducers and tests.
+type ProducerInfo struct {
+	ProducerID    int64
+	Epoch         int16
+	LastSequence  int32
+	LastTimestamp int64
+}
+
+func (ps *producerState) list() []ProducerInfo {
+	out := make([]ProducerInfo, 0, len(ps.m))
+	for id, e := range ps.m {
+		out = append(out, ProducerInfo{ProducerID: id, Epoch: e.Epoch, LastSequence: e.lastSeq(), LastTimestamp: e.LastTimestamp})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ProducerID < out[j].ProducerID })
+	return out
+}
+
+func (ps *producerState) clone() map[int64]*producerEntry {
+	m := make(map[int64]*producerEntry, len(ps.m))
+	for id, e := range ps.m {
+		c := *e
+		c.Batches = append([]batchMeta(nil), e.Batches...)
+		m[id] = &c
+	}
+	return m
+}

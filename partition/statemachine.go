@@ -1,0 +1,373 @@
+package partition
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/samsa-io/samsa/internal/batch"
+)
+
+// Commands proposed to a partition's Raft group. The first byte is the type.
+const (
+	cmdAppend byte = 1
+)
+
+// appendHeaderSize is the fixed prefix of an append command.
+const appendHeaderSize = 1 + 8 + 4 + 8 + 1 + 4
+
+// AppendFlagLogAppendTime asks the state machine to stamp batches with
+// LogAppendTime (message.timestamp.type=LogAppendTime).
+const AppendFlagLogAppendTime byte = 1
+
+// AppendCommand is a proposal that appends record batches. Everything the
+// state machine needs to decide deterministically (time, leader epoch) travels
+// in it, because every replica applies it independently.
+type AppendCommand struct {
+	RequestID   uint64 // identifies the proposal for the leader-local append hook
+	LeaderEpoch int32  // the Raft term the proposer saw; stamped into batches
+	TimestampMs int64  // proposer's clock: LogAppendTime and producer expiry
+	Flags       byte
+	Batches     [][]byte // each one complete, validated v2 batch
+}
+
+// Encode serialises the command.
+func (c *AppendCommand) Encode() []byte {
+	n := appendHeaderSize
+	for _, b := range c.Batches {
+		n += len(b)
+	}
+	out := make([]byte, appendHeaderSize, n)
+	out[0] = cmdAppend
+	binary.BigEndian.PutUint64(out[1:], c.RequestID)
+	binary.BigEndian.PutUint32(out[9:], uint32(c.LeaderEpoch))
+	binary.BigEndian.PutUint64(out[13:], uint64(c.TimestampMs))
+	out[21] = c.Flags
+	binary.BigEndian.PutUint32(out[22:], uint32(len(c.Batches)))
+	for _, b := range c.Batches {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// DecodeAppendCommand parses an append command. The batches alias cmd.
+func DecodeAppendCommand(cmd []byte) (AppendCommand, error) {
+	var c AppendCommand
+	if len(cmd) < appendHeaderSize || cmd[0] != cmdAppend {
+		return c, errors.New("partition: malformed append command")
+	}
+	c.RequestID = binary.BigEndian.Uint64(cmd[1:])
+	c.LeaderEpoch = int32(binary.BigEndian.Uint32(cmd[9:]))
+	c.TimestampMs = int64(binary.BigEndian.Uint64(cmd[13:]))
+	c.Flags = cmd[21]
+	n := int(binary.BigEndian.Uint32(cmd[22:]))
+	rest := cmd[appendHeaderSize:]
+	for i := 0; i < n; i++ {
+		b, r, _, err := batch.Next(rest)
+		if err != nil {
+			return c, fmt.Errorf("partition: append command batch %d: %w", i, err)
+		}
+		c.Batches = append(c.Batches, b)
+		rest = r
+	}
+	if len(rest) != 0 {
+		return c, errors.New("partition: trailing bytes in append command")
+	}
+	return c, nil
+}
+
+// BatchResult is the outcome of one batch of an append command.
+type BatchResult struct {
+	ErrorCode     int16
+	BaseOffset    int64
+	LogAppendTime int64 // -1 unless LogAppendTime
+}
+
+const batchResultSize = 2 + 8 + 8
+
+func encodeResults(rs []BatchResult) []byte {
+	out := make([]byte, len(rs)*batchResultSize)
+	for i, r := range rs {
+		p := out[i*batchResultSize:]
+		binary.BigEndian.PutUint16(p, uint16(r.ErrorCode))
+		binary.BigEndian.PutUint64(p[2:], uint64(r.BaseOffset))
+		binary.BigEndian.PutUint64(p[10:], uint64(r.LogAppendTime))
+	}
+	return out
+}
+
+// DecodeResults parses the per-batch results of an applied append command.
+func DecodeResults(data []byte) ([]BatchResult, error) {
+	if len(data)%batchResultSize != 0 {
+		return nil, errors.New("partition: malformed append result")
+	}
+	rs := make([]BatchResult, len(data)/batchResultSize)
+	for i := range rs {
+		p := data[i*batchResultSize:]
+		rs[i] = BatchResult{
+			ErrorCode:     int16(binary.BigEndian.Uint16(p)),
+			BaseOffset:    int64(binary.BigEndian.Uint64(p[2:])),
+			LogAppendTime: int64(binary.BigEndian.Uint64(p[10:])),
+		}
+	}
+	return rs, nil
+}
+
+// checkpointFile records, atomically, the applied Raft index and the log end
+// offset and producer state at that index. Sync writes it after fsyncing the
+// segments; Open truncates the log back to it, so no applied entry survives a
+// crash without the entries before it (dragonboat's on-disk contract), and the
+// entries after it are re-applied from the Raft log.
+const checkpointFile = "raft-applied.checkpoint"
+
+type raftCheckpoint struct {
+	Applied    uint64                   `json:"applied"`
+	NextOffset int64                    `json:"next_offset"`
+	Producers  map[int64]*producerEntry `json:"producers"`
+}
+
+// StateMachine is a partition's dragonboat IOnDiskStateMachine: the Kafka
+// segment log plus idempotent producer state. Offsets are assigned here, when
+// entries apply, so every replica assigns the same ones.
+type StateMachine struct {
+	dir     string
+	onApply func(nextOffset int64)
+
+	cfgMu sync.Mutex
+	cfg   Config
+	// ProducerIDExpirationMs is producer.id.expiration.ms.
+	producerExpirationMs atomic.Int64
+
+	log       atomic.Pointer[Log]
+	producers *producerState
+	prodMu    sync.Mutex // guards producers against concurrent readers (Producers)
+	applied   uint64
+	buf       []byte
+}
+
+// NewStateMachine returns a state machine for the partition stored in dir.
+// onApply, if set, is called after every applied batch of entries with the new
+// log end offset (the high watermark, since only committed entries apply).
+func NewStateMachine(dir string, cfg Config, onApply func(nextOffset int64)) *StateMachine {
+	s := &StateMachine{dir: dir, cfg: cfg, onApply: onApply, producers: newProducerState()}
+	s.producerExpirationMs.Store(DefaultProducerIDExpirationMs)
+	return s
+}
+
+var _ sm.IOnDiskStateMachine = (*StateMachine)(nil)
+
+// Log returns the partition log, or nil before Open has completed.
+func (s *StateMachine) Log() *Log { return s.log.Load() }
+
+// SetConfig changes the log's configuration (topic config change).
+func (s *StateMachine) SetConfig(cfg Config) {
+	s.cfgMu.Lock()
+	s.cfg = cfg
+	s.cfgMu.Unlock()
+	if l := s.log.Load(); l != nil {
+		l.SetConfig(cfg)
+	}
+}
+
+// SetProducerIDExpiration sets producer.id.expiration.ms.
+func (s *StateMachine) SetProducerIDExpiration(ms int64) { s.producerExpirationMs.Store(ms) }
+
+// Producers lists the idempotent producers known to this partition.
+func (s *StateMachine) Producers() []ProducerInfo {
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
+	return s.producers.list()
+}
+
+// Open opens the log and returns the Raft index it durably reflects.
+func (s *StateMachine) Open(stopc <-chan struct{}) (uint64, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return 0, err
+	}
+	cp, err := readRaftCheckpoint(filepath.Join(s.dir, checkpointFile))
+	if err != nil {
+		return 0, err
+	}
+	s.cfgMu.Lock()
+	cfg := s.cfg
+	s.cfgMu.Unlock()
+	l, err := Open(s.dir, cfg, 0)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case l.NextOffset() > cp.NextOffset:
+		// Applied after the last checkpoint: Raft re-applies those entries.
+		if err := l.TruncateTo(cp.NextOffset); err != nil {
+			l.Close()
+			return 0, err
+		}
+	case l.NextOffset() < cp.NextOffset:
+		l.Close()
+		return 0, fmt.Errorf("partition %s: log ends at offset %d but offsets up to %d were checkpointed as durable (applied index %d)",
+			s.dir, l.NextOffset(), cp.NextOffset, cp.Applied)
+	}
+	if cp.Producers != nil {
+		s.producers.m = cp.Producers
+	}
+	s.applied = cp.Applied
+	s.log.Store(l)
+	if s.onApply != nil {
+		s.onApply(l.NextOffset())
+	}
+	return cp.Applied, nil
+}
+
+func readRaftCheckpoint(path string) (raftCheckpoint, error) {
+	var cp raftCheckpoint
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return cp, nil
+	}
+	if err != nil {
+		return cp, err
+	}
+	if err := json.Unmarshal(data, &cp); err != nil {
+		return cp, fmt.Errorf("partition: corrupt checkpoint %s: %w", path, err)
+	}
+	return cp, nil
+}
+
+// Update applies committed entries: it assigns offsets and appends.
+func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
+	l := s.log.Load()
+	next := l.NextOffset()
+	buf := s.buf[:0]
+	var nowMs int64
+	s.prodMu.Lock()
+	for i := range entries {
+		e := &entries[i]
+		cmd, err := DecodeAppendCommand(e.Cmd)
+		if err != nil {
+			// A malformed entry cannot come from our proposers; record the
+			// error for the proposer rather than halting the partition.
+			e.Result = sm.Result{Value: 0}
+			continue
+		}
+		nowMs = cmd.TimestampMs
+		results := make([]BatchResult, len(cmd.Batches))
+		for j, b := range cmd.Batches {
+			r := &results[j]
+			r.LogAppendTime = -1
+			h, err := batch.CheckCRC(b)
+			if err != nil {
+				r.ErrorCode = kerr.CorruptMessage.Code
+				continue
+			}
+			dup, dupOffset, code := s.producers.check(&h)
+			if code != 0 {
+				r.ErrorCode = code
+				continue
+			}
+			if dup {
+				r.BaseOffset = dupOffset
+				continue
+			}
+			start := len(buf)
+			buf = append(buf, b...)
+			nb := buf[start:]
+			batch.SetBaseOffset(nb, next)
+			batch.SetPartitionLeaderEpoch(nb, cmd.LeaderEpoch)
+			if cmd.Flags&AppendFlagLogAppendTime != 0 {
+				batch.SetLogAppendTime(nb, cmd.TimestampMs)
+				r.LogAppendTime = cmd.TimestampMs
+			}
+			r.BaseOffset = next
+			s.producers.record(&h, next, cmd.TimestampMs)
+			next += int64(h.LastOffsetDelta) + 1
+		}
+		e.Result = sm.Result{Value: uint64(len(results)), Data: encodeResults(results)}
+	}
+	if nowMs > 0 {
+		s.producers.expire(nowMs, s.producerExpirationMs.Load())
+	}
+	s.prodMu.Unlock()
+	if len(buf) > 0 {
+		if err := l.Append(buf, nowMs); err != nil {
+			// The log is unusable; dragonboat stops the replica on error,
+			// which is better than acknowledging writes we did not store.
+			return nil, fmt.Errorf("partition %s: append: %w", s.dir, err)
+		}
+	}
+	if cap(buf) <= 4<<20 {
+		s.buf = buf[:0]
+	} else {
+		s.buf = nil
+	}
+	s.applied = entries[len(entries)-1].Index
+	if s.onApply != nil {
+		s.onApply(next)
+	}
+	return entries, nil
+}
+
+// Lookup is unused: reads go to the log directly.
+func (s *StateMachine) Lookup(q interface{}) (interface{}, error) { return nil, nil }
+
+// Sync fsyncs the log, then checkpoints the applied index.
+func (s *StateMachine) Sync() error {
+	l := s.log.Load()
+	if l == nil {
+		return nil
+	}
+	if err := l.Sync(); err != nil {
+		return err
+	}
+	s.prodMu.Lock()
+	cp := raftCheckpoint{Applied: s.applied, NextOffset: l.NextOffset(), Producers: s.producers.clone()}
+	s.prodMu.Unlock()
+	data, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.dir, checkpointFile, data)
+}
+
+type snapshotState struct {
+	Applied    uint64
+	NextOffset int64
+}
+
+// PrepareSnapshot captures the point a snapshot describes.
+func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
+	return snapshotState{Applied: s.applied, NextOffset: s.log.Load().NextOffset()}, nil
+}
+
+// SaveSnapshot is only called to stream state to another replica; with a
+// single replica per partition it never runs. Shipping segments to a lagging
+// replica is part of replication and not implemented yet.
+func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan struct{}) error {
+	return errors.New("partition: snapshot streaming is not supported yet")
+}
+
+// RecoverFromSnapshot: see SaveSnapshot.
+func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
+	return errors.New("partition: snapshot streaming is not supported yet")
+}
+
+// Close syncs and closes the log.
+func (s *StateMachine) Close() error {
+	l := s.log.Load()
+	if l == nil {
+		return nil
+	}
+	err := s.Sync()
+	if cerr := l.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,340 @@
+package raftgroup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Broker is a registered broker.
+type Broker struct {
+	NodeID   int32  `json:"node_id"`
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+	RaftAddr string `json:"raft_addr"`
+	Rack     string `json:"rack,omitempty"`
+}
+
+// PartitionAssignment is one partition's Raft shard and replicas (broker IDs,
+// the first being the preferred leader).
+type PartitionAssignment struct {
+	Partition int32   `json:"partition"`
+	ShardID   uint64  `json:"shard_id"`
+	Replicas  []int32 `json:"replicas"`
+}
+
+// Topic is a topic's replicated metadata.
+type Topic struct {
+	Name       string                `json:"name"`
+	ID         [16]byte              `json:"id"`
+	Partitions []PartitionAssignment `json:"partitions"`
+	Configs    map[string]string     `json:"configs,omitempty"` // only explicitly set topic configs
+	Internal   bool                  `json:"internal,omitempty"`
+}
+
+// Metadata is the cluster metadata. A value handed out by Host.Metadata is
+// immutable: every change makes a new one.
+type Metadata struct {
+	Brokers        map[int32]Broker  `json:"brokers"`
+	Topics         map[string]*Topic `json:"topics"`
+	NextShardID    uint64            `json:"next_shard_id"`
+	NextProducerID int64             `json:"next_producer_id"`
+	Index          uint64            `json:"index"` // Raft index of the last applied change
+}
+
+// TopicByID finds a topic by its UUID.
+func (m *Metadata) TopicByID(id [16]byte) *Topic {
+	for _, t := range m.Topics {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}
+
+// BrokerIDs returns the registered broker IDs in order.
+func (m *Metadata) BrokerIDs() []int32 {
+	ids := make([]int32, 0, len(m.Brokers))
+	for id := range m.Brokers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+func (m *Metadata) clone() *Metadata {
+	c := *m
+	c.Brokers = make(map[int32]Broker, len(m.Brokers))
+	for k, v := range m.Brokers {
+		c.Brokers[k] = v
+	}
+	c.Topics = make(map[string]*Topic, len(m.Topics))
+	for k, v := range m.Topics {
+		c.Topics[k] = v // topics are replaced, never mutated, so sharing is safe
+	}
+	return &c
+}
+
+func (t *Topic) clone() *Topic {
+	c := *t
+	c.Partitions = append([]PartitionAssignment(nil), t.Partitions...)
+	c.Configs = make(map[string]string, len(t.Configs))
+	for k, v := range t.Configs {
+		c.Configs[k] = v
+	}
+	return &c
+}
+
+// Command is a controller proposal. Exactly one field is set.
+type Command struct {
+	RegisterBroker      *Broker           `json:"register_broker,omitempty"`
+	CreateTopic         *CreateTopic      `json:"create_topic,omitempty"`
+	DeleteTopic         string            `json:"delete_topic,omitempty"`
+	CreatePartitions    *CreatePartitions `json:"create_partitions,omitempty"`
+	AlterConfigs        *AlterConfigs     `json:"alter_configs,omitempty"`
+	AllocateProducerIDs int64             `json:"allocate_producer_ids,omitempty"`
+}
+
+// CreateTopic creates a topic; placement happens in the state machine so it
+// sees the same broker list on every replica.
+type CreateTopic struct {
+	Name              string            `json:"name"`
+	ID                [16]byte          `json:"id"`
+	NumPartitions     int32             `json:"num_partitions"`
+	ReplicationFactor int16             `json:"replication_factor"`
+	Configs           map[string]string `json:"configs,omitempty"`
+	Internal          bool              `json:"internal,omitempty"`
+	StartIndex        int32             `json:"start_index"` // random start for round-robin placement
+}
+
+// CreatePartitions grows a topic to Count partitions.
+type CreatePartitions struct {
+	Topic      string `json:"topic"`
+	Count      int32  `json:"count"`
+	StartIndex int32  `json:"start_index"`
+}
+
+// AlterConfigs changes a topic's configs: with Replace the topic's configs
+// become exactly Set (AlterConfigs); otherwise Set and Delete are applied
+// incrementally (IncrementalAlterConfigs).
+type AlterConfigs struct {
+	Topic   string            `json:"topic"`
+	Replace bool              `json:"replace,omitempty"`
+	Set     map[string]string `json:"set,omitempty"`
+	Delete  []string          `json:"delete,omitempty"`
+}
+
+// controllerSM replicates Metadata. It is an in-memory state machine with JSON
+// snapshots: metadata is small.
+type controllerSM struct {
+	mu       sync.Mutex // serialises Update against snapshotting
+	md       atomic.Pointer[Metadata]
+	onChange func(*Metadata)
+}
+
+func newControllerSM(onChange func(*Metadata)) *controllerSM {
+	c := &controllerSM{onChange: onChange}
+	c.md.Store(&Metadata{Brokers: map[int32]Broker{}, Topics: map[string]*Topic{},
+		NextShardID: FirstPartitionShardID, NextProducerID: 1000})
+	return c
+}
+
+func (c *controllerSM) Update(e sm.Entry) (sm.Result, error) {
+	var cmd Command
+	if err := json.Unmarshal(e.Cmd, &cmd); err != nil {
+		return sm.Result{Value: uint64(kerr.InvalidRequest.Code)}, nil
+	}
+	c.mu.Lock()
+	md := c.md.Load().clone()
+	md.Index = e.Index
+	code, data := apply(md, &cmd)
+	if code == 0 {
+		c.md.Store(md)
+	}
+	c.mu.Unlock()
+	if code == 0 && c.onChange != nil {
+		c.onChange(md)
+	}
+	return sm.Result{Value: uint64(code), Data: data}, nil
+}
+
+// apply mutates md (a private copy) and returns a Kafka error code.
+func apply(md *Metadata, cmd *Command) (int16, []byte) {
+	switch {
+	case cmd.RegisterBroker != nil:
+		md.Brokers[cmd.RegisterBroker.NodeID] = *cmd.RegisterBroker
+	case cmd.CreateTopic != nil:
+		ct := cmd.CreateTopic
+		if _, ok := md.Topics[ct.Name]; ok {
+			return kerr.TopicAlreadyExists.Code, nil
+		}
+		assign, code := place(md, 0, ct.NumPartitions, ct.ReplicationFactor, ct.StartIndex)
+		if code != 0 {
+			return code, nil
+		}
+		t := &Topic{Name: ct.Name, ID: ct.ID, Partitions: assign, Configs: map[string]string{}, Internal: ct.Internal}
+		for k, v := range ct.Configs {
+			t.Configs[k] = v
+		}
+		md.Topics[ct.Name] = t
+	case cmd.DeleteTopic != "":
+		if _, ok := md.Topics[cmd.DeleteTopic]; !ok {
+			return kerr.UnknownTopicOrPartition.Code, nil
+		}
+		delete(md.Topics, cmd.DeleteTopic)
+	case cmd.CreatePartitions != nil:
+		cp := cmd.CreatePartitions
+		t, ok := md.Topics[cp.Topic]
+		if !ok {
+			return kerr.UnknownTopicOrPartition.Code, nil
+		}
+		have := int32(len(t.Partitions))
+		if cp.Count <= have {
+			return kerr.InvalidPartitions.Code, nil
+		}
+		rf := int16(len(t.Partitions[0].Replicas))
+		assign, code := place(md, have, cp.Count-have, rf, cp.StartIndex)
+		if code != 0 {
+			return code, nil
+		}
+		t = t.clone()
+		t.Partitions = append(t.Partitions, assign...)
+		md.Topics[cp.Topic] = t
+	case cmd.AlterConfigs != nil:
+		ac := cmd.AlterConfigs
+		t, ok := md.Topics[ac.Topic]
+		if !ok {
+			return kerr.UnknownTopicOrPartition.Code, nil
+		}
+		t = t.clone()
+		if ac.Replace {
+			t.Configs = map[string]string{}
+		}
+		for k, v := range ac.Set {
+			t.Configs[k] = v
+		}
+		for _, k := range ac.Delete {
+			delete(t.Configs, k)
+		}
+		md.Topics[ac.Topic] = t
+	case cmd.AllocateProducerIDs > 0:
+		start := md.NextProducerID
+		md.NextProducerID += cmd.AllocateProducerIDs
+		data, _ := json.Marshal(start)
+		return 0, data
+	default:
+		return kerr.InvalidRequest.Code, nil
+	}
+	return 0, nil
+}
+
+// place assigns replicas for count new partitions starting at partition
+// first, as Kafka does without racks: leaders round-robin over the brokers
+// from a random start, followers on the following brokers.
+func place(md *Metadata, first, count int32, rf int16, start int32) ([]PartitionAssignment, int16) {
+	brokers := md.BrokerIDs()
+	if count <= 0 {
+		return nil, kerr.InvalidPartitions.Code
+	}
+	if rf <= 0 || int(rf) > len(brokers) {
+		return nil, kerr.InvalidReplicationFactor.Code
+	}
+	n := int32(len(brokers))
+	if start < 0 {
+		start = -start
+	}
+	out := make([]PartitionAssignment, count)
+	for i := int32(0); i < count; i++ {
+		p := first + i
+		reps := make([]int32, rf)
+		for r := int32(0); r < int32(rf); r++ {
+			reps[r] = brokers[(start+p+r)%n]
+		}
+		out[i] = PartitionAssignment{Partition: p, ShardID: md.NextShardID, Replicas: reps}
+		md.NextShardID++
+	}
+	return out, 0
+}
+
+func (c *controllerSM) Lookup(q interface{}) (interface{}, error) { return c.md.Load(), nil }
+
+func (c *controllerSM) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
+	c.mu.Lock()
+	md := c.md.Load()
+	c.mu.Unlock()
+	return json.NewEncoder(w).Encode(md)
+}
+
+func (c *controllerSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan struct{}) error {
+	var md Metadata
+	if err := json.NewDecoder(r).Decode(&md); err != nil {
+		return err
+	}
+	if md.Brokers == nil {
+		md.Brokers = map[int32]Broker{}
+	}
+	if md.Topics == nil {
+		md.Topics = map[string]*Topic{}
+	}
+	c.mu.Lock()
+	c.md.Store(&md)
+	c.mu.Unlock()
+	if c.onChange != nil {
+		c.onChange(&md)
+	}
+	return nil
+}
+
+func (c *controllerSM) Close() error { return nil }
+
+// Metadata returns this node's view of the cluster metadata.
+func (h *Host) Metadata() *Metadata { return h.controller.md.Load() }
+
+// ErrCode is a controller rejection carrying a Kafka error code.
+type ErrCode int16
+
+func (e ErrCode) Error() string {
+	if ke := kerr.ErrorForCode(int16(e)); ke != nil {
+		return ke.Error()
+	}
+	return fmt.Sprintf("error code %d", int16(e))
+}
+
+// ProposeController applies cmd to the controller shard and waits. A Kafka
+// rejection (topic exists, ...) comes back as an ErrCode.
+func (h *Host) ProposeController(ctx context.Context, cmd *Command) ([]byte, error) {
+	data, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.SyncPropose(ctx, ControllerShardID, data)
+	if err != nil {
+		return nil, err
+	}
+	if res.Value != 0 {
+		return nil, ErrCode(int16(res.Value))
+	}
+	return res.Data, nil
+}
+
+// AllocateProducerIDs reserves n producer IDs, unique across the cluster and
+// restarts, and returns the first.
+func (h *Host) AllocateProducerIDs(ctx context.Context, n int64) (int64, error) {
+	data, err := h.ProposeController(ctx, &Command{AllocateProducerIDs: n})
+	if err != nil {
+		return 0, err
+	}
+	var start int64
+	if err := json.Unmarshal(data, &start); err != nil {
+		return 0, errors.New("raftgroup: bad producer ID allocation result")
+	}
+	return start, nil
+}

@@ -1,0 +1,270 @@
+// Package raftgroup owns the dragonboat NodeHost: its life cycle, shard IDs,
+// starting and stopping partition replicas, leader tracking, and the
+// controller shard that replicates cluster metadata.
+package raftgroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/logger"
+	"github.com/lni/dragonboat/v4/plugin/tan"
+	"github.com/lni/dragonboat/v4/raftio"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// ControllerShardID is the Raft shard that holds cluster metadata.
+const ControllerShardID uint64 = 1
+
+// FirstPartitionShardID is the first shard ID handed to a partition.
+const FirstPartitionShardID uint64 = 1000
+
+// Config configures a Host.
+type Config struct {
+	NodeID   uint64
+	DataDir  string // Raft state goes in DataDir/raft
+	RaftAddr string // host:port for Raft traffic
+	// InitialMembers are the controller's voters (node ID → Raft address);
+	// empty means this node alone.
+	InitialMembers map[uint64]string
+	// RTTMillisecond is the Raft tick; elections take ElectionRTT ticks.
+	RTTMillisecond uint64
+	ElectionRTT    uint64
+	HeartbeatRTT   uint64
+	// SnapshotEntries bounds the Raft log: the partition log is the state,
+	// so a snapshot is only a sync point and the Raft log stays a short WAL.
+	SnapshotEntries    uint64
+	CompactionOverhead uint64
+	// OnLeaderChange, if set, is called when any shard's leader changes.
+	OnLeaderChange func(shardID, leaderID, term uint64)
+	// OnMetadata is called with the new metadata after every controller apply.
+	OnMetadata func(*Metadata)
+}
+
+func (c *Config) setDefaults() {
+	if c.NodeID == 0 {
+		c.NodeID = 1
+	}
+	// A 10 ms tick with elections after 30-60 ticks: a new partition has a
+	// leader within about half a second, and failover stays well under
+	// the 3 s clients tolerate.
+	if c.RTTMillisecond == 0 {
+		c.RTTMillisecond = 10
+	}
+	if c.ElectionRTT == 0 {
+		c.ElectionRTT = 30
+	}
+	if c.HeartbeatRTT == 0 {
+		c.HeartbeatRTT = 3
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 1000
+	}
+	if c.CompactionOverhead == 0 {
+		c.CompactionOverhead = 200
+	}
+	if len(c.InitialMembers) == 0 {
+		c.InitialMembers = map[uint64]string{c.NodeID: c.RaftAddr}
+	}
+}
+
+var quietOnce sync.Once
+
+// quietLoggers silences dragonboat below ERROR.
+func quietLoggers() {
+	quietOnce.Do(func() {
+		for _, name := range []string{"config", "dragonboat", "gossip", "logdb", "pebblekv", "raft", "raftpb",
+			"registry", "rsm", "server", "settings", "tan", "tools", "transport", "LogDB", "raft-mt", "grpc"} {
+			// Elections and transport hiccups log at WARNING; an operator
+			// needs them only when debugging.
+			logger.GetLogger(name).SetLevel(logger.ERROR)
+		}
+	})
+}
+
+// Host is one broker's NodeHost plus the controller replica.
+type Host struct {
+	cfg        Config
+	nh         *dragonboat.NodeHost
+	controller *controllerSM
+
+	mu      sync.Mutex
+	leaders map[uint64]LeaderInfo
+}
+
+// LeaderInfo is a shard's known leader and term (the Kafka leader epoch).
+type LeaderInfo struct {
+	LeaderID uint64
+	Term     uint64
+}
+
+type leaderListener struct{ h *Host }
+
+func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
+	l.h.mu.Lock()
+	l.h.leaders[info.ShardID] = LeaderInfo{LeaderID: info.LeaderID, Term: info.Term}
+	l.h.mu.Unlock()
+	if l.h.cfg.OnLeaderChange != nil {
+		l.h.cfg.OnLeaderChange(info.ShardID, info.LeaderID, info.Term)
+	}
+}
+
+// Start creates the NodeHost and starts (or restarts) the controller replica.
+func Start(cfg Config) (*Host, error) {
+	cfg.setDefaults()
+	quietLoggers()
+	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo)}
+	logdb := config.GetTinyMemLogDBConfig()
+	// tan allocates one write buffer per LogDB shard (16); they grow on
+	// demand, so a small start keeps an idle broker small.
+	logdb.KVWriteBufferSize = 1 << 20
+	dir := filepath.Join(cfg.DataDir, "raft")
+	nhc := config.NodeHostConfig{
+		NodeHostDir:       dir,
+		WALDir:            dir,
+		RTTMillisecond:    cfg.RTTMillisecond,
+		RaftAddress:       cfg.RaftAddr,
+		RaftEventListener: leaderListener{h},
+		Expert: config.ExpertConfig{
+			LogDBFactory: tan.Factory,
+			LogDB:        logdb,
+			Engine: config.EngineConfig{
+				ExecShards: 4, CommitShards: 4, ApplyShards: 8, SnapshotShards: 4, CloseShards: 4,
+			},
+		},
+	}
+	nh, err := dragonboat.NewNodeHost(nhc)
+	if err != nil {
+		return nil, fmt.Errorf("raftgroup: start NodeHost: %w", err)
+	}
+	h.nh = nh
+	h.controller = newControllerSM(cfg.OnMetadata)
+	members := make(map[uint64]dragonboat.Target, len(cfg.InitialMembers))
+	for id, addr := range cfg.InitialMembers {
+		members[id] = addr
+	}
+	create := func(shardID, replicaID uint64) sm.IStateMachine { return h.controller }
+	if err := nh.StartReplica(members, false, create, h.shardConfig(ControllerShardID)); err != nil {
+		nh.Close()
+		return nil, fmt.Errorf("raftgroup: start controller: %w", err)
+	}
+	return h, nil
+}
+
+func (h *Host) shardConfig(shardID uint64) config.Config {
+	return config.Config{
+		ReplicaID:          h.cfg.NodeID,
+		ShardID:            shardID,
+		CheckQuorum:        true,
+		PreVote:            true,
+		ElectionRTT:        h.cfg.ElectionRTT,
+		HeartbeatRTT:       h.cfg.HeartbeatRTT,
+		SnapshotEntries:    h.cfg.SnapshotEntries,
+		CompactionOverhead: h.cfg.CompactionOverhead,
+	}
+}
+
+// NodeID is this broker's node (and replica) ID.
+func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
+
+// Close stops every replica and the NodeHost.
+func (h *Host) Close() { h.nh.Close() }
+
+// StartPartition starts this node's replica of a partition shard. members maps
+// node IDs to Raft addresses; newSM is called once by dragonboat.
+func (h *Host) StartPartition(shardID uint64, members map[uint64]string, newSM func() sm.IOnDiskStateMachine) error {
+	targets := make(map[uint64]dragonboat.Target, len(members))
+	for id, addr := range members {
+		targets[id] = addr
+	}
+	create := func(shardID, replicaID uint64) sm.IOnDiskStateMachine { return newSM() }
+	err := h.nh.StartOnDiskReplica(targets, false, create, h.shardConfig(shardID))
+	if errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+		return nil
+	}
+	return err
+}
+
+// StopPartition stops this node's replica of a shard; with removeData its
+// Raft log is deleted too (the topic was deleted).
+func (h *Host) StopPartition(shardID uint64, removeData bool) error {
+	err := h.nh.StopShard(shardID)
+	if err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+		return err
+	}
+	h.mu.Lock()
+	delete(h.leaders, shardID)
+	h.mu.Unlock()
+	if removeData {
+		// RemoveData fails while the shard is still closing; retry briefly.
+		for i := 0; i < 100; i++ {
+			err = h.nh.RemoveData(shardID, h.cfg.NodeID)
+			if !errors.Is(err, dragonboat.ErrShardNotStopped) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return err
+	}
+	return nil
+}
+
+// Leader returns the shard's leader as this node knows it.
+func (h *Host) Leader(shardID uint64) (LeaderInfo, bool) {
+	h.mu.Lock()
+	li, ok := h.leaders[shardID]
+	h.mu.Unlock()
+	if ok && li.LeaderID != 0 {
+		return li, true
+	}
+	id, term, valid, err := h.nh.GetLeaderID(shardID)
+	if err != nil || !valid || id == 0 {
+		return LeaderInfo{}, false
+	}
+	return LeaderInfo{LeaderID: id, Term: term}, true
+}
+
+// IsLeader reports whether this node leads the shard, and the term.
+func (h *Host) IsLeader(shardID uint64) (bool, uint64) {
+	li, ok := h.Leader(shardID)
+	return ok && li.LeaderID == h.cfg.NodeID, li.Term
+}
+
+// Propose submits cmd to a shard without waiting; the result arrives on the
+// returned RequestState. It never blocks, so actors may call it in Receive.
+func (h *Host) Propose(shardID uint64, cmd []byte, timeout time.Duration) (*dragonboat.RequestState, error) {
+	return h.nh.Propose(h.nh.GetNoOPSession(shardID), cmd, timeout)
+}
+
+// SyncPropose submits cmd and waits for it to apply.
+func (h *Host) SyncPropose(ctx context.Context, shardID uint64, cmd []byte) (sm.Result, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		// dragonboat requires a deadline.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	return h.nh.SyncPropose(ctx, h.nh.GetNoOPSession(shardID), cmd)
+}
+
+// WaitLeader blocks until the shard has a leader or ctx ends.
+func (h *Host) WaitLeader(ctx context.Context, shardID uint64) (LeaderInfo, error) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if li, ok := h.Leader(shardID); ok {
+			return li, nil
+		}
+		select {
+		case <-ctx.Done():
+			return LeaderInfo{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

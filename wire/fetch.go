@@ -1,0 +1,178 @@
+package wire
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/actors"
+	"github.com/samsa-io/samsa/partition"
+	"github.com/samsa-io/samsa/raftgroup"
+)
+
+// handleFetch reads committed batches straight from the partition logs. When
+// fewer than MinBytes are available it parks until data is applied or
+// MaxWaitMs passes (a long poll), then reads again.
+func handleFetch(rc *reqCtx, r kmsg.Request) kmsg.Response {
+	req := r.(*kmsg.FetchRequest)
+	b := rc.s.b
+	if req.SessionEpoch > 0 {
+		// We never hand out fetch sessions, so an incremental fetch names
+		// a session we do not know.
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp
+	}
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	var wake chan struct{}
+	var watched []*actors.Partition
+	defer func() {
+		for _, p := range watched {
+			p.Unwatch(wake)
+		}
+	}()
+	for {
+		resp, n, stop := fetchOnce(b, req)
+		if stop || n >= int(req.MinBytes) || !time.Now().Before(deadline) {
+			return resp
+		}
+		if wake == nil {
+			wake = make(chan struct{}, 1)
+			md := b.Metadata()
+			for _, rt := range req.Topics {
+				name := rt.Topic
+				if req.GetVersion() >= 13 {
+					if t := md.TopicByID(rt.TopicID); t != nil {
+						name = t.Name
+					}
+				}
+				for _, rp := range rt.Partitions {
+					if p := b.Partition(name, rp.Partition); p != nil {
+						p.Watch(wake)
+						watched = append(watched, p)
+					}
+				}
+			}
+			continue // re-read: data may have arrived before we watched
+		}
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-wake:
+		case <-t.C:
+		case <-rc.Done():
+		}
+		t.Stop()
+		if rc.Err() != nil {
+			return resp
+		}
+	}
+}
+
+// fetchOnce builds a fetch response from what is in the logs now. It returns
+// the bytes read and whether to answer at once (an error to report).
+func fetchOnce(b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SetVersion(req.GetVersion())
+	md := b.Metadata()
+	maxBytes := int(req.MaxBytes)
+	if maxBytes <= 0 || req.GetVersion() < 3 {
+		maxBytes = 1 << 62
+	}
+	total, stop := 0, false
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name := rt.Topic
+		if req.GetVersion() >= 13 {
+			name = ""
+			if t := md.TopicByID(rt.TopicID); t != nil {
+				name = t.Name
+			}
+		}
+		t := md.Topics[name]
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.PreferredReadReplica = -1
+			// Never null: librdkafka rejects a null record set.
+			sp.RecordBatches = []byte{}
+			code, n := fetchPartition(b, t, name, rp, maxBytes-total, total == 0, &sp)
+			if code != 0 {
+				sp.ErrorCode = code
+				stop = true
+				if t == nil && req.GetVersion() >= 13 {
+					sp.ErrorCode = kerr.UnknownTopicID.Code
+				}
+			}
+			total += n
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, stop
+}
+
+func fetchPartition(b *actors.Broker, t *raftgroup.Topic, name string, rp kmsg.FetchRequestTopicPartition,
+	budget int, minOne bool, sp *kmsg.FetchResponseTopicPartition) (int16, int) {
+	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+		return kerr.UnknownTopicOrPartition.Code, 0
+	}
+	p := b.Partition(name, rp.Partition)
+	if p == nil {
+		return kerr.NotLeaderForPartition.Code, 0
+	}
+	return readPartition(p, rp, budget, minOne, sp)
+}
+
+// readPartition fills sp for one partition.
+func readPartition(p *actors.Partition, rp kmsg.FetchRequestTopicPartition, budget int, minOne bool,
+	sp *kmsg.FetchResponseTopicPartition) (int16, int) {
+	leader, epoch := p.Leader()
+	if !leader {
+		return kerr.NotLeaderForPartition.Code, 0
+	}
+	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
+		return code, 0
+	}
+	l := p.Log()
+	if l == nil {
+		return kerr.NotLeaderForPartition.Code, 0
+	}
+	hw := p.HighWatermark()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.StartOffset()
+	limit := int(rp.PartitionMaxBytes)
+	if budget < limit {
+		limit = budget
+	}
+	if limit < 0 {
+		limit = 0
+	}
+	data, err := l.Read(rp.FetchOffset, limit, hw, minOne)
+	if errors.Is(err, partition.ErrOffsetOutOfRange) || rp.FetchOffset > hw {
+		return kerr.OffsetOutOfRange.Code, 0
+	}
+	if err != nil {
+		return kerr.KafkaStorageError.Code, 0
+	}
+	if data != nil {
+		sp.RecordBatches = data
+	}
+	return 0, len(data)
+}
+
+// checkLeaderEpoch applies KIP-320: an older epoch than ours is fenced, a
+// newer one is unknown to us (our metadata is behind). -1 skips the check.
+func checkLeaderEpoch(requested, current int32) int16 {
+	switch {
+	case requested < 0:
+		return 0
+	case requested < current:
+		return kerr.FencedLeaderEpoch.Code
+	case requested > current:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
+}

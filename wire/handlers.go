@@ -1,0 +1,34 @@
+package wire
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// handler serves one API key within a version range. It returns the response,
+// or nil after calling rc.later (or for acks=0 produce, which has none).
+type handler struct {
+	min, max int16
+	fn       func(rc *reqCtx, req kmsg.Request) kmsg.Response
+}
+
+// handlers is the table of supported APIs and versions: the versions current
+// clients (Kafka 3.7+ level) negotiate without falling back, capped where a
+// newer version needs a feature we do not have yet (e.g. Produce v12 is
+// KIP-890 transactions).
+var handlers map[int16]handler
+
+func init() {
+	handlers = map[int16]handler{
+		kmsg.Produce.Int16():                 {3, 11, handleProduce},
+		kmsg.Fetch.Int16():                   {4, 16, handleFetch},
+		kmsg.ListOffsets.Int16():             {1, 8, handleListOffsets},
+		kmsg.Metadata.Int16():                {0, 12, handleMetadata},
+		kmsg.ApiVersions.Int16():             {0, 3, handleApiVersions},
+		kmsg.CreateTopics.Int16():            {2, 7, handleCreateTopics},
+		kmsg.DeleteTopics.Int16():            {1, 6, handleDeleteTopics},
+		kmsg.InitProducerID.Int16():          {0, 4, handleInitProducerID},
+		kmsg.DescribeConfigs.Int16():         {0, 4, handleDescribeConfigs},
+		kmsg.AlterConfigs.Int16():            {0, 2, handleAlterConfigs},
+		kmsg.CreatePartitions.Int16():        {0, 3, handleCreatePartitions},
+		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, handleIncrementalAlterConfigs},
+		kmsg.DescribeCluster.Int16():         {0, 1, handleDescribeCluster},
+	}
+}

@@ -1,0 +1,106 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/actors"
+	"github.com/samsa-io/samsa/internal/batch"
+)
+
+func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
+	req := r.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	b := rc.s.b
+	md := b.Metadata()
+	acks := req.Acks
+	badAcks := acks != 0 && acks != 1 && acks != -1
+	txn := req.TransactionID != nil
+
+	type slot struct{ t, p int }
+	var waits []chan actors.ProduceResult
+	var slots []slot
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for ti, rt := range req.Topics {
+		st := &resp.Topics[ti]
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		t := md.Topics[rt.Topic]
+		for pi, rp := range rt.Partitions {
+			sp := &st.Partitions[pi]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			fail := func(code int16, msg string) {
+				sp.ErrorCode = code
+				if msg != "" {
+					m := msg
+					sp.ErrorMessage = &m
+				}
+			}
+			switch {
+			case badAcks:
+				fail(kerr.InvalidRequiredAcks.Code, "acks must be 0, 1 or -1")
+				continue
+			case txn:
+				fail(kerr.InvalidRequest.Code, "transactional produce is not supported yet")
+				continue
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
+				fail(kerr.UnknownTopicOrPartition.Code, "")
+				continue
+			}
+			p := b.Partition(rt.Topic, rp.Partition)
+			if p == nil {
+				fail(kerr.NotLeaderForPartition.Code, "")
+				continue
+			}
+			h, err := batch.Validate(rp.Records)
+			if err != nil {
+				code := kerr.CorruptMessage.Code
+				if errors.Is(err, batch.ErrUnsupportedMagic) {
+					code = kerr.UnsupportedForMessageFormat.Code
+				}
+				fail(code, err.Error())
+				continue
+			}
+			ch := make(chan actors.ProduceResult, 1)
+			p.Produce(rp.Records, h, func(res actors.ProduceResult) { ch <- res })
+			waits = append(waits, ch)
+			slots = append(slots, slot{ti, pi})
+		}
+	}
+	if acks == 0 && !badAcks {
+		rc.p.noResponse = true
+		return nil
+	}
+	if len(waits) == 0 {
+		return resp
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	rc.later(func() kmsg.Response {
+		ctx, cancel := context.WithTimeout(rc, timeout)
+		defer cancel()
+		for i, ch := range waits {
+			sp := &resp.Topics[slots[i].t].Partitions[slots[i].p]
+			select {
+			case res := <-ch:
+				sp.ErrorCode, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.ErrorCode, res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+				if res.ErrorMessage != "" {
+					m := res.ErrorMessage
+					sp.ErrorMessage = &m
+				}
+			case <-ctx.Done():
+				sp.ErrorCode = kerr.RequestTimedOut.Code
+			}
+		}
+		return resp
+	})
+	return nil
+}
