@@ -124,6 +124,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.reconcile()
+	b.waitLocalLeaders(ctx)
 	b.wg.Add(2)
 	go b.reconcileLoop()
 	go b.maintenanceLoop()
@@ -150,6 +151,26 @@ func (b *Broker) register(ctx context.Context) error {
 		}
 		b.log.Debug("registering broker: retrying", "err", err)
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLocalLeaders gives restarted partitions a moment to elect leaders
+// before clients arrive, so the first requests after a restart do not bounce
+// with LEADER_NOT_AVAILABLE. It never fails: a partition that cannot elect
+// (its peers are down) is reported through metadata as usual.
+func (b *Broker) waitLocalLeaders(ctx context.Context) {
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	b.mu.RLock()
+	ids := make([]uint64, 0, len(b.parts))
+	for id := range b.parts {
+		ids = append(ids, id)
+	}
+	b.mu.RUnlock()
+	for _, id := range ids {
+		if _, err := b.host.WaitLeader(wctx, id); err != nil {
+			return
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 func needKcat(t *testing.T) string {
@@ -21,9 +20,11 @@ func kcat(t *testing.T, stdin string, args ...string) string {
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
-	out, err := cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("kcat %v: %v\n%s", args, err, out)
+		t.Fatalf("kcat %v: %v\n%s%s", args, err, out, stderr.String())
 	}
 	return string(out)
 }
@@ -51,5 +52,4 @@ func TestKcat(t *testing.T) {
 	if out != "a\nb\nc\n" {
 		t.Fatalf("idempotent: %q", out)
 	}
-	_ = time.Second
 }

@@ -29,7 +29,6 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 				t.Fatal(err)
 			}
 			const n = 3000
-			prod := newClient(t, b.Addr(), kgo.ProducerBatchCompression(codec), kgo.DefaultProduceTopic(topic))
 			ts := time.UnixMilli(time.Now().UnixMilli())
 			var recs []*kgo.Record
 			for i := 0; i < n; i++ {
@@ -38,6 +37,7 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 					Value:     bytes.Repeat([]byte{byte('a' + i%26)}, 10+i%200),
 					Headers:   []kgo.RecordHeader{{Key: "h", Value: []byte(fmt.Sprint(i))}},
 					Timestamp: ts,
+					Topic:     topic,
 					Partition: int32(i % 3),
 				})
 			}
@@ -45,7 +45,6 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 			if err := prod2.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
-			_ = prod
 			cons := newClient(t, b.Addr(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			got := map[int32][]*kgo.Record{}
 			total := 0
