@@ -168,37 +168,65 @@ func (s *Server) serveConn(c net.Conn) {
 }
 
 // handle decodes one request frame and runs its handler.
-func (s *Server) handle(body []byte) (p *pending, err error) {
-	key := int16(binary.BigEndian.Uint16(body[0:]))
-	version := int16(binary.BigEndian.Uint16(body[2:]))
-	corr := int32(binary.BigEndian.Uint32(body[4:]))
-	p = &pending{key: key, version: version, corr: corr}
-	h, ok := handlers[key]
-	if !ok {
-		return nil, fmt.Errorf("unsupported API key %d (%s)", key, kmsg.NameForKey(key))
-	}
-	if version < h.min || version > h.max {
-		if key == kmsg.ApiVersions.Int16() {
-			// KIP-511: answer in v0 format listing our ranges, so the client
-			// retries with a version we support.
-			p.version = 0
-			p.resp = apiVersionsResponse(0, unsupportedVersion)
-			return p, nil
-		}
-		return nil, fmt.Errorf("unsupported %s version %d (supported %d-%d)", kmsg.NameForKey(key), version, h.min, h.max)
-	}
-	req := kmsg.RequestForKey(key)
-	req.SetVersion(version)
-	rest, clientID, err := parseHeaderRest(body[8:], req.IsFlexible())
+func (s *Server) handle(body []byte) (*pending, error) {
+	d, err := decodeRequest(body)
 	if err != nil {
 		return nil, err
 	}
-	if err := readRequest(req, rest); err != nil {
-		return nil, fmt.Errorf("malformed %s v%d request: %w", kmsg.NameForKey(key), version, err)
+	p := &pending{key: d.key, version: d.version, corr: d.corr}
+	if d.req == nil {
+		// KIP-511: an ApiVersions request newer than we know is answered
+		// in v0 format with our ranges, so the client retries with one
+		// we support.
+		p.version = 0
+		p.resp = apiVersionsResponse(0, unsupportedVersion)
+		return p, nil
 	}
-	rc := &reqCtx{Context: s.ctx, s: s, clientID: clientID, p: p}
-	p.resp = h.fn(rc, req)
+	rc := &reqCtx{Context: s.ctx, s: s, clientID: d.clientID, p: p}
+	p.resp = handlers[d.key].fn(rc, d.req)
 	return p, nil
+}
+
+// decoded is a parsed request frame.
+type decoded struct {
+	key, version int16
+	corr         int32
+	clientID     string
+	req          kmsg.Request // nil for an ApiVersions version we do not know
+}
+
+// decodeRequest parses a frame body (after the size): the header and the
+// request. Anything malformed, an unknown key or an unsupported version is an
+// error, and the caller closes the connection, as Kafka does.
+func decodeRequest(body []byte) (decoded, error) {
+	var d decoded
+	if len(body) < 8 {
+		return d, errors.New("request shorter than its header")
+	}
+	d.key = int16(binary.BigEndian.Uint16(body[0:]))
+	d.version = int16(binary.BigEndian.Uint16(body[2:]))
+	d.corr = int32(binary.BigEndian.Uint32(body[4:]))
+	h, ok := handlers[d.key]
+	if !ok {
+		return d, fmt.Errorf("unsupported API key %d (%s)", d.key, kmsg.NameForKey(d.key))
+	}
+	if d.version < h.min || d.version > h.max {
+		if d.key == kmsg.ApiVersions.Int16() && d.version > h.max {
+			return d, nil
+		}
+		return d, fmt.Errorf("unsupported %s version %d (supported %d-%d)", kmsg.NameForKey(d.key), d.version, h.min, h.max)
+	}
+	req := kmsg.RequestForKey(d.key)
+	req.SetVersion(d.version)
+	rest, clientID, err := parseHeaderRest(body[8:], req.IsFlexible())
+	if err != nil {
+		return d, err
+	}
+	if err := readRequest(req, rest); err != nil {
+		return d, fmt.Errorf("malformed %s v%d request: %w", kmsg.NameForKey(d.key), d.version, err)
+	}
+	d.clientID, d.req = clientID, req
+	return d, nil
 }
 
 // readRequest decodes a request body, turning a decoder panic on hostile
