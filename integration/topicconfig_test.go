@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,7 +47,9 @@ func TestTopicConfigsApply(t *testing.T) {
 		t.Fatalf("LogAppendTime not applied: ts %v type %d", r.Timestamp, r.Attrs.TimestampType())
 	}
 
-	err := cl.ProduceSync(ctx, &kgo.Record{Topic: "small", Value: []byte(strings.Repeat("x", 5000))}).FirstErr()
+	big := make([]byte, 5000)
+	rand.Read(big) // incompressible: the limit applies to the compressed batch
+	err := cl.ProduceSync(ctx, &kgo.Record{Topic: "small", Value: big}).FirstErr()
 	if !errors.Is(err, kerr.MessageTooLarge) {
 		t.Fatalf("oversized batch: %v", err)
 	}
