@@ -152,6 +152,7 @@ type StateMachine struct {
 	prodMu    sync.Mutex // guards producers against concurrent readers (Producers)
 	applied   uint64
 	buf       []byte
+	closeErr  atomic.Pointer[error]
 }
 
 // NewStateMachine returns a state machine for the partition stored in dir.
@@ -359,7 +360,10 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 	return errors.New("partition: snapshot streaming is not supported yet")
 }
 
-// Close syncs and closes the log.
+// Close syncs and closes the log. Failures are reported through CloseErr
+// rather than returned: dragonboat panics on a Close error, and a failed
+// final sync loses nothing — the checkpoint stays at the last good Sync and
+// the entries after it are re-applied from the Raft log on the next Open.
 func (s *StateMachine) Close() error {
 	l := s.log.Load()
 	if l == nil {
@@ -369,5 +373,14 @@ func (s *StateMachine) Close() error {
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	s.closeErr.Store(&err)
+	return nil
+}
+
+// CloseErr returns the error of the last Close, if any.
+func (s *StateMachine) CloseErr() error {
+	if p := s.closeErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
