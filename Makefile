@@ -30,11 +30,11 @@ test-e2e: build
 
 # Each fuzz target runs for FUZZTIME; corpora live in testdata/fuzz.
 fuzz:
-	$(GO) test ./internal/batch -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/batch -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/batch -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./partition -run '^$$' -fuzz '^FuzzRecover$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./wire -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/batch -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./internal/batch -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./internal/batch -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./partition -run '^$$' -fuzz '^FuzzRecover$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./wire -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

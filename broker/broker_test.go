@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"runtime"
+	"strings"
 	"context"
 	"fmt"
 	"net"
@@ -26,6 +28,8 @@ func freePort(t *testing.T) int {
 // producers, a long-polling consumer and admin calls run concurrently, then
 // restarts it on the same data and reads everything back.
 func TestBrokerUnderRace(t *testing.T) {
+	baseline := runtime.NumGoroutine()
+	defer checkGoroutines(t, baseline)
 	dir := t.TempDir()
 	raft := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -102,5 +106,27 @@ func TestBrokerUnderRace(t *testing.T) {
 	}
 	if got != producers*each {
 		t.Fatalf("after restart %d records, want %d", got, producers*each)
+	}
+}
+
+// checkGoroutines fails the test if goroutines started during it outlive
+// the broker's Close (a leak), after giving them a moment to exit.
+func checkGoroutines(t *testing.T, baseline int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= baseline {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			var stacks []string
+			for _, g := range strings.Split(string(buf), "\n\n") {
+				stacks = append(stacks, g)
+			}
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", n, baseline, strings.Join(stacks, "\n\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
