@@ -7,9 +7,7 @@ package actors
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"os"
@@ -610,11 +608,6 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 		ctx.Respond(ctx.Spawn(m.props))
 	}
 }
-
-// discard is an io.Writer for silenced loggers.
-var _ io.Writer = io.Discard
-
-var errStopped = errors.New("partition stopped")
 
 // ControllerLeader returns the broker leading the controller shard.
 func (b *Broker) ControllerLeader() (int32, int32, bool) {

@@ -1,11 +1,10 @@
 package broker
 
 import (
-	"runtime"
-	"strings"
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -121,11 +120,7 @@ func checkGoroutines(t *testing.T, baseline int) {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
-			var stacks []string
-			for _, g := range strings.Split(string(buf), "\n\n") {
-				stacks = append(stacks, g)
-			}
-			t.Fatalf("%d goroutines after Close, %d before:\n%s", n, baseline, strings.Join(stacks, "\n\n"))
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", n, baseline, buf)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -212,6 +211,6 @@ func TestKill9MidStream(t *testing.T) {
 		t.Fatalf("after restart only %d acknowledged", len(more))
 	}
 	if got := readAll(t, ctx, p.addr, topic); len(got) != len(seen)+10_000 {
-		t.Fatal(fmt.Sprintf("after more writes: %d records, want %d", len(got), len(seen)+10_000))
+		t.Fatalf("after more writes: %d records, want %d", len(got), len(seen)+10_000)
 	}
 }

@@ -109,7 +109,6 @@ type pending struct {
 	resp         kmsg.Response
 	wait         func() kmsg.Response // set by handlers that answer later (produce)
 	noResponse   bool                 // acks=0 produce
-	raw          []byte               // a pre-encoded body (ApiVersions fallback)
 }
 
 // reqCtx is what a handler gets besides the request.
