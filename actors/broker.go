@@ -63,7 +63,8 @@ type Broker struct {
 	byTP  map[topicPartition]*Partition
 
 	reconcileC chan struct{}
-	reconMu    sync.Mutex // one reconcile at a time
+	leaderC    chan struct{} // leadership gained: publish it
+	reconMu    sync.Mutex    // one reconcile at a time
 	stop       chan struct{}
 	wg         sync.WaitGroup
 
@@ -94,7 +95,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	b := &Broker{
 		opts: opts, settings: opts.Settings, log: opts.Logger,
 		parts: map[uint64]*Partition{}, byTP: map[topicPartition]*Partition{},
-		reconcileC: make(chan struct{}, 1), stop: make(chan struct{}),
+		reconcileC: make(chan struct{}, 1), leaderC: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
@@ -123,9 +124,10 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	}
 	b.reconcile()
 	b.waitLocalLeaders(ctx)
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.reconcileLoop()
 	go b.maintenanceLoop()
+	go b.reportLoop()
 	return b, nil
 }
 
@@ -179,6 +181,9 @@ func (b *Broker) Close() {
 		return
 	default:
 	}
+	if b.host != nil {
+		b.transferLeadership(5 * time.Second)
+	}
 	close(b.stop)
 	b.wg.Wait()
 	if b.host != nil {
@@ -198,15 +203,6 @@ func (b *Broker) Metadata() *raftgroup.Metadata { return b.host.Metadata() }
 
 // ClusterID is a stable identifier for the cluster.
 func (b *Broker) ClusterID() string { return "samsa-cluster" }
-
-// PartitionLeader returns the leader broker and epoch of a partition shard.
-func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok bool) {
-	li, ok := b.host.Leader(shardID)
-	if !ok {
-		return -1, -1, false
-	}
-	return int32(li.LeaderID), int32(li.Term), true
-}
 
 // Partition returns the local partition, if this broker holds it.
 func (b *Broker) Partition(topic string, index int32) *Partition {
@@ -229,6 +225,12 @@ func (b *Broker) onLeaderChange(shardID, leaderID, term uint64) {
 	b.mu.RUnlock()
 	if p != nil {
 		p.wake() // parked fetches re-check leadership
+	}
+	if leaderID == uint64(b.opts.NodeID) && shardID != raftgroup.ControllerShardID {
+		select {
+		case b.leaderC <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -612,14 +614,4 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 // ControllerLeader returns the broker leading the controller shard.
 func (b *Broker) ControllerLeader() (int32, int32, bool) {
 	return b.PartitionLeader(raftgroup.ControllerShardID)
-}
-
-// InSyncReplicas returns the partition's in-sync replicas. With one replica
-// per partition that is the leader; replica lag tracking comes with
-// replication.
-func (b *Broker) InSyncReplicas(a raftgroup.PartitionAssignment) []int32 {
-	if leader, _, ok := b.PartitionLeader(a.ShardID); ok {
-		return []int32{leader}
-	}
-	return []int32{}
 }

@@ -142,12 +142,12 @@ type ProduceResult struct {
 
 // Produce hands a validated batch to the partition actor; cb is called once
 // with the outcome (from another goroutine). It does not block.
-func (p *Partition) Produce(b []byte, h batch.Header, cb func(ProduceResult)) {
+func (p *Partition) Produce(b []byte, h batch.Header, acks int16, cb func(ProduceResult)) {
 	if p.stopped.Load() {
 		cb(ProduceResult{ErrorCode: kerr.NotLeaderForPartition.Code, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 		return
 	}
-	p.b.system.Root.Send(p.pid, &produceMsg{batch: b, header: h, cb: cb})
+	p.b.system.Root.Send(p.pid, &produceMsg{batch: b, header: h, acks: acks, cb: cb})
 }
 
 // InjectPanic makes the partition actor panic while handling a message; the
@@ -157,6 +157,7 @@ func (p *Partition) InjectPanic() { p.b.system.Root.Send(p.pid, panicMsg{}) }
 type produceMsg struct {
 	batch  []byte
 	header batch.Header
+	acks   int16
 	cb     func(ProduceResult)
 }
 
@@ -211,6 +212,15 @@ func (a *partitionActor) check(m *produceMsg) *Error {
 	max := a.p.b.settings.TopicInt(cfg, "max.message.bytes")
 	if int64(len(m.batch)) > max {
 		return errorf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(m.batch), max)
+	}
+	if m.acks == -1 {
+		if min := a.p.b.settings.TopicInt(cfg, "min.insync.replicas"); min > 1 {
+			if t := a.p.b.Metadata().Topics[a.p.Topic]; t != nil && int(a.p.Index) < len(t.Partitions) {
+				if isr := a.p.b.InSyncReplicas(t.Partitions[a.p.Index]); int64(len(isr)) < min {
+					return errorf(kerr.NotEnoughReplicas, "%d in-sync replicas, min.insync.replicas is %d", len(isr), min)
+				}
+			}
+		}
 	}
 	if strings.Contains(a.p.b.settings.TopicValue(cfg, "cleanup.policy"), "compact") && !m.header.IsControl() {
 		// Kafka rejects keyless records on compacted topics.

@@ -71,6 +71,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("advertised address %q: %w", adv, err)
 	}
 	port, _ := strconv.Atoi(portStr)
+	if addr, ok := cfg.InitialCluster[uint64(cfg.NodeID)]; len(cfg.InitialCluster) > 0 && (!ok || (cfg.RaftAddr != "" && addr != cfg.RaftAddr)) {
+		ln.Close()
+		return nil, fmt.Errorf("node %d: --initial-cluster must list this node with its Raft address (%s)", cfg.NodeID, cfg.RaftAddr)
+	}
+	if cfg.RaftAddr == "" {
+		cfg.RaftAddr = cfg.InitialCluster[uint64(cfg.NodeID)]
+	}
 	if cfg.RaftAddr == "" {
 		lh, lp, _ := net.SplitHostPort(ln.Addr().String())
 		p, _ := strconv.Atoi(lp)

@@ -198,6 +198,8 @@ var brokerDefaults = map[string]string{
 	"raft.listener":                        "",
 	"broker.rack":                          "",
 	"request.timeout.ms":                   "30000",
+	"replica.lag.time.max.ms":              "30000",
+	"broker.session.timeout.ms":            "9000",
 	"connections.max.idle.ms":              "600000",
 	"log.flush.scheduler.interval.ms":      longMax,
 	"offsets.topic.num.partitions":         "50",

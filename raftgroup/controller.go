@@ -43,11 +43,21 @@ type Topic struct {
 // Metadata is the cluster metadata. A value handed out by Host.Metadata is
 // immutable: every change makes a new one.
 type Metadata struct {
-	Brokers        map[int32]Broker  `json:"brokers"`
-	Topics         map[string]*Topic `json:"topics"`
-	NextShardID    uint64            `json:"next_shard_id"`
-	NextProducerID int64             `json:"next_producer_id"`
-	Index          uint64            `json:"index"` // Raft index of the last applied change
+	Brokers map[int32]Broker  `json:"brokers"`
+	Topics  map[string]*Topic `json:"topics"`
+	// Leaders is each partition shard's leader and epoch (the Raft term),
+	// as reported by the leader's broker: how a broker that holds no
+	// replica of a partition answers Metadata for it.
+	Leaders        map[uint64]LeaderState `json:"leaders,omitempty"`
+	NextShardID    uint64                 `json:"next_shard_id"`
+	NextProducerID int64                  `json:"next_producer_id"`
+	Index          uint64                 `json:"index"` // Raft index of the last applied change
+}
+
+// LeaderState is a partition leader and its epoch.
+type LeaderState struct {
+	Leader int32 `json:"leader"`
+	Epoch  int32 `json:"epoch"`
 }
 
 // TopicByID finds a topic by its UUID.
@@ -80,6 +90,10 @@ func (m *Metadata) clone() *Metadata {
 	for k, v := range m.Topics {
 		c.Topics[k] = v // topics are replaced, never mutated, so sharing is safe
 	}
+	c.Leaders = make(map[uint64]LeaderState, len(m.Leaders))
+	for k, v := range m.Leaders {
+		c.Leaders[k] = v
+	}
 	return &c
 }
 
@@ -101,6 +115,26 @@ type Command struct {
 	CreatePartitions    *CreatePartitions `json:"create_partitions,omitempty"`
 	AlterConfigs        *AlterConfigs     `json:"alter_configs,omitempty"`
 	AllocateProducerIDs int64             `json:"allocate_producer_ids,omitempty"`
+	LeaderChange        *LeaderChange     `json:"leader_change,omitempty"`
+	ReplicaReport       *ReplicaReport    `json:"replica_report,omitempty"`
+}
+
+// LeaderChange records that Leader leads ShardID in Epoch. Reports from an
+// older epoch than the recorded one are ignored, so a slow report from a
+// deposed leader cannot overwrite its successor.
+type LeaderChange struct {
+	ShardID uint64 `json:"shard_id"`
+	Leader  int32  `json:"leader"`
+	Epoch   int32  `json:"epoch"`
+}
+
+// ReplicaReport is a broker's periodic heartbeat through the controller: the
+// log end offset of each replica it holds, at its clock's TimeMs. It feeds
+// broker liveness and the ISR.
+type ReplicaReport struct {
+	Node   int32            `json:"node"`
+	TimeMs int64            `json:"time_ms"`
+	Ends   map[uint64]int64 `json:"ends"`
 }
 
 // CreateTopic creates a topic; placement happens in the state machine so it
@@ -138,11 +172,16 @@ type controllerSM struct {
 	mu       sync.Mutex // serialises Update against snapshotting
 	md       atomic.Pointer[Metadata]
 	onChange func(*Metadata)
+	status   replicaStatus
 }
 
 func newControllerSM(onChange func(*Metadata)) *controllerSM {
-	c := &controllerSM{onChange: onChange}
-	c.md.Store(&Metadata{Brokers: map[int32]Broker{}, Topics: map[string]*Topic{},
+	c := &controllerSM{onChange: onChange, status: replicaStatus{m: map[uint64]map[int32]ReplicaStatus{}, seen: map[int32]int64{}}}
+	c.status.leaderOf = func(shard uint64) (int32, bool) {
+		ls, ok := c.md.Load().Leaders[shard]
+		return ls.Leader, ok
+	}
+	c.md.Store(&Metadata{Brokers: map[int32]Broker{}, Topics: map[string]*Topic{}, Leaders: map[uint64]LeaderState{},
 		NextShardID: FirstPartitionShardID, NextProducerID: 1000})
 	return c
 }
@@ -151,6 +190,15 @@ func (c *controllerSM) Update(e sm.Entry) (sm.Result, error) {
 	var cmd Command
 	if err := json.Unmarshal(e.Cmd, &cmd); err != nil {
 		return sm.Result{Value: uint64(kerr.InvalidRequest.Code)}, nil
+	}
+	if cmd.ReplicaReport != nil {
+		c.status.apply(cmd.ReplicaReport)
+		return sm.Result{}, nil
+	}
+	if lc := cmd.LeaderChange; lc != nil {
+		if cur, ok := c.md.Load().Leaders[lc.ShardID]; ok && (cur.Epoch > lc.Epoch || cur == (LeaderState{lc.Leader, lc.Epoch})) {
+			return sm.Result{}, nil // stale or unchanged: no new metadata
+		}
 	}
 	c.mu.Lock()
 	md := c.md.Load().clone()
@@ -189,6 +237,9 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 		if _, ok := md.Topics[cmd.DeleteTopic]; !ok {
 			return kerr.UnknownTopicOrPartition.Code, nil
 		}
+		for _, a := range md.Topics[cmd.DeleteTopic].Partitions {
+			delete(md.Leaders, a.ShardID)
+		}
 		delete(md.Topics, cmd.DeleteTopic)
 	case cmd.CreatePartitions != nil:
 		cp := cmd.CreatePartitions
@@ -225,6 +276,9 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 			delete(t.Configs, k)
 		}
 		md.Topics[ac.Topic] = t
+	case cmd.LeaderChange != nil:
+		lc := cmd.LeaderChange
+		md.Leaders[lc.ShardID] = LeaderState{Leader: lc.Leader, Epoch: lc.Epoch}
 	case cmd.AllocateProducerIDs > 0:
 		start := md.NextProducerID
 		md.NextProducerID += cmd.AllocateProducerIDs
@@ -283,6 +337,9 @@ func (c *controllerSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <
 	}
 	if md.Topics == nil {
 		md.Topics = map[string]*Topic{}
+	}
+	if md.Leaders == nil {
+		md.Leaders = map[uint64]LeaderState{}
 	}
 	c.mu.Lock()
 	c.md.Store(&md)

@@ -268,3 +268,9 @@ func (h *Host) WaitLeader(ctx context.Context, shardID uint64) (LeaderInfo, erro
 		}
 	}
 }
+
+// TransferLeadership asks the shard's leader (this node) to hand leadership
+// to target. It returns at once; the transfer completes asynchronously.
+func (h *Host) TransferLeadership(shardID, target uint64) error {
+	return h.nh.RequestLeaderTransfer(shardID, target)
+}

@@ -68,7 +68,7 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 				continue
 			}
 			ch := make(chan actors.ProduceResult, 1)
-			p.Produce(rp.Records, h, func(res actors.ProduceResult) { ch <- res })
+			p.Produce(rp.Records, h, acks, func(res actors.ProduceResult) { ch <- res })
 			waits = append(waits, ch)
 			slots = append(slots, slot{ti, pi})
 		}

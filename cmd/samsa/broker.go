@@ -37,11 +37,11 @@ with Kafka's names (log.retention.ms, num.partitions, ...).`,
 				}
 				settings = props
 			}
-			for _, kv := range overrides {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok {
-					return fmt.Errorf("--set %q: expected key=value", kv)
-				}
+			sets, err := parseSets(overrides)
+			if err != nil {
+				return err
+			}
+			for k, v := range sets {
 				settings[k] = v
 			}
 			var level slog.Level
@@ -110,6 +110,19 @@ func parseInitialCluster(s string) (map[uint64]string, error) {
 			return nil, fmt.Errorf("--initial-cluster: bad node id %q", id)
 		}
 		out[n] = addr
+	}
+	return out, nil
+}
+
+// parseSets turns repeated --set key=value flags into settings.
+func parseSets(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--set %q: expected key=value", kv)
+		}
+		out[k] = v
 	}
 	return out, nil
 }

@@ -1,0 +1,180 @@
+package actors
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/samsa-io/samsa/raftgroup"
+)
+
+// reportLoop publishes, through the controller, leadership this broker
+// gains (so every broker can answer Metadata for partitions it does not
+// hold) and a periodic replica report (liveness and the ISR).
+func (b *Broker) reportLoop() {
+	defer b.wg.Done()
+	interval := time.Second
+	if lag := time.Duration(b.settings.Int64("replica.lag.time.max.ms")) * time.Millisecond; lag > 0 && lag/3 < interval {
+		interval = lag / 3
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-b.leaderC:
+			b.publishLeaders()
+		case <-t.C:
+			b.publishLeaders()
+			b.publishReport()
+		}
+	}
+}
+
+func (b *Broker) proposeQuietly(cmd *raftgroup.Command) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := b.host.ProposeController(ctx, cmd); err != nil {
+		b.log.Debug("controller proposal failed", "err", err)
+	}
+}
+
+// publishLeaders records this broker's leaderships the controller does not
+// know yet.
+func (b *Broker) publishLeaders() {
+	md := b.Metadata()
+	b.mu.RLock()
+	shards := make([]uint64, 0, len(b.parts))
+	for id := range b.parts {
+		shards = append(shards, id)
+	}
+	b.mu.RUnlock()
+	sort.Slice(shards, func(i, j int) bool { return shards[i] < shards[j] })
+	for _, id := range shards {
+		leader, term := b.host.IsLeader(id)
+		if !leader {
+			continue
+		}
+		want := raftgroup.LeaderState{Leader: b.opts.NodeID, Epoch: int32(term)}
+		if md.Leaders[id] == want {
+			continue
+		}
+		b.proposeQuietly(&raftgroup.Command{LeaderChange: &raftgroup.LeaderChange{ShardID: id, Leader: want.Leader, Epoch: want.Epoch}})
+	}
+}
+
+func (b *Broker) publishReport() {
+	r := &raftgroup.ReplicaReport{Node: b.opts.NodeID, TimeMs: b.opts.Clock().UnixMilli(), Ends: map[uint64]int64{}}
+	b.mu.RLock()
+	for id, p := range b.parts {
+		r.Ends[id] = p.HighWatermark()
+	}
+	b.mu.RUnlock()
+	b.proposeQuietly(&raftgroup.Command{ReplicaReport: r})
+}
+
+// PartitionLeader returns the leader broker and epoch of a partition shard:
+// this broker's Raft view when it holds a replica, else the controller's
+// record, unless that leader's broker has stopped reporting.
+func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok bool) {
+	b.mu.RLock()
+	_, local := b.parts[shardID]
+	b.mu.RUnlock()
+	if local || shardID == raftgroup.ControllerShardID {
+		li, ok := b.host.Leader(shardID)
+		if !ok {
+			return -1, -1, false
+		}
+		return int32(li.LeaderID), int32(li.Term), true
+	}
+	ls, ok := b.Metadata().Leaders[shardID]
+	if !ok || !b.brokerAlive(ls.Leader) {
+		return -1, -1, false
+	}
+	return ls.Leader, ls.Epoch, true
+}
+
+// brokerAlive: a broker is alive while its reports keep arriving within
+// broker.session.timeout.ms. Before any report (startup), assume alive.
+func (b *Broker) brokerAlive(node int32) bool {
+	if node == b.opts.NodeID {
+		return true
+	}
+	last, ok := b.host.BrokerLastSeen(node)
+	if !ok {
+		return true
+	}
+	return b.opts.Clock().UnixMilli()-last <= b.settings.Int64("broker.session.timeout.ms")
+}
+
+// InSyncReplicas is the leader plus the replicas that reached the leader's
+// log end within replica.lag.time.max.ms.
+func (b *Broker) InSyncReplicas(a raftgroup.PartitionAssignment) []int32 {
+	leader, _, ok := b.PartitionLeader(a.ShardID)
+	if !ok {
+		return []int32{}
+	}
+	isr := []int32{leader}
+	if len(a.Replicas) == 1 {
+		return isr
+	}
+	lag := b.settings.Int64("replica.lag.time.max.ms")
+	now := b.opts.Clock().UnixMilli()
+	st := b.host.ReplicaStatus(a.ShardID)
+	for _, r := range a.Replicas {
+		if r == leader {
+			continue
+		}
+		if s, ok := st[r]; ok && now-s.CaughtUpMs <= lag && b.brokerAlive(r) {
+			isr = append(isr, r)
+		}
+	}
+	return isr
+}
+
+// transferLeadership hands leadership of the partitions this broker leads
+// to another replica before shutting down, so clients move without waiting
+// for an election timeout.
+func (b *Broker) transferLeadership(wait time.Duration) {
+	md := b.Metadata()
+	var moving []uint64
+	for _, t := range md.Topics {
+		for _, a := range t.Partitions {
+			if len(a.Replicas) < 2 {
+				continue
+			}
+			if leader, _ := b.host.IsLeader(a.ShardID); !leader {
+				continue
+			}
+			isr := b.InSyncReplicas(a)
+			for _, r := range append(isr, a.Replicas...) {
+				if r != b.opts.NodeID {
+					if err := b.host.TransferLeadership(a.ShardID, uint64(r)); err == nil {
+						moving = append(moving, a.ShardID)
+					}
+					break
+				}
+			}
+		}
+	}
+	if leader, _ := b.host.IsLeader(raftgroup.ControllerShardID); leader {
+		for _, id := range md.BrokerIDs() {
+			if id != b.opts.NodeID && b.brokerAlive(id) {
+				if b.host.TransferLeadership(raftgroup.ControllerShardID, uint64(id)) == nil {
+					moving = append(moving, raftgroup.ControllerShardID)
+				}
+				break
+			}
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for _, id := range moving {
+		for time.Now().Before(deadline) {
+			if leader, _ := b.host.IsLeader(id); !leader {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
