@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,11 +24,12 @@ type proc struct {
 	addr string
 }
 
-func startProc(t *testing.T, dir string, port, raftPort int) *proc {
+func startProc(t *testing.T, dir string, port, raftPort int, extra ...string) *proc {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(samsaBinary(t), "broker", "--data-dir", dir, "--listen", addr,
-		"--raft-addr", "127.0.0.1:"+strconv.Itoa(raftPort), "--log-level", "warn")
+	args := append([]string{"broker", "--data-dir", dir, "--listen", addr,
+		"--raft-addr", "127.0.0.1:" + strconv.Itoa(raftPort), "--log-level", "warn"}, extra...)
+	cmd := exec.Command(samsaBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -66,7 +68,7 @@ func recordValue(id uint64, size int) []byte {
 // idempotent), stopping early after stopAfter acks when stopAfter > 0. It
 // returns the acknowledged ids.
 func produceN(t *testing.T, ctx context.Context, addr, topic string, from, to uint64, stopAfter int64, onStop func()) map[uint64]bool {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.DefaultProduceTopic(topic),
 		kgo.MaxBufferedRecords(100_000), kgo.ProducerLinger(2*time.Millisecond),
 		kgo.RecordDeliveryTimeout(20*time.Second), kgo.ProduceRequestTimeout(10*time.Second))
 	if err != nil {

@@ -25,6 +25,10 @@ const (
 	recoveryPointCheckpoint = "recovery-point-offset-checkpoint"
 	// cleanerCheckpoint persists the first dirty offset of compaction.
 	cleanerCheckpoint = "cleaner-offset-checkpoint"
+	// resetCheckpoint holds the offset of a Reset (or snapshot restore)
+	// in progress: while it exists the log's old contents are condemned,
+	// and Open completes the reset by deleting every segment.
+	resetCheckpoint = "reset-offset-checkpoint"
 	// cleanShutdownFile is written by Close after everything was synced and
 	// removed by Open; its absence at Open means the previous run crashed.
 	cleanShutdownFile = ".clean_shutdown"

@@ -438,6 +438,7 @@ func (c *cleaner) commit(st *CompactStats) error {
 	}
 	l.mu.Lock()
 	l.segments = slices.Concat(l.segments[:i], []*segment{out}, l.segments[i+len(g):])
+	l.rewrites.Add(1)
 	l.mu.Unlock()
 	for _, s := range g {
 		s.close()

@@ -8,9 +8,9 @@
 //
 // # Concurrency
 //
-// One goroutine writes: Append, Sync, TruncateTo, SetConfig, EnforceRetention,
-// DeleteRecordsBefore and Close are serialized internally, but are meant to be
-// called by the state machine. Read, OffsetForTimestamp, MaxTimestamp,
+// One goroutine writes: Append, Sync, TruncateTo, Reset, SetConfig,
+// EnforceRetention, DeleteRecordsBefore and Close are serialized internally,
+// but are meant to be called by the state machine. Read, OffsetForTimestamp, MaxTimestamp,
 // NextOffset, StartOffset, Size and Segments may be called from any number of
 // other goroutines at the same time: they take the read side of an RWMutex
 // for their whole duration, and the writer publishes a new log end only after
@@ -38,7 +38,8 @@
 // .timeindex files (see index.go for the index formats) and three
 // checkpoints: log-start-offset-checkpoint, recovery-point-offset-checkpoint
 // and cleaner-offset-checkpoint, each written atomically (temporary file,
-// fsync, rename, directory fsync).
+// fsync, rename, directory fsync); reset-offset-checkpoint exists only while
+// a Reset is in progress.
 package partition
 
 import (
@@ -46,6 +47,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/samsa-io/samsa/internal/batch"
 )
@@ -85,6 +87,13 @@ type Log struct {
 	segments    []*segment // ascending base offsets; the last one is active
 	startOffset int64
 	closed      bool
+
+	// rewrites counts the changes that replace bytes or segment
+	// boundaries below the log end (compaction swaps, truncation, Reset),
+	// as opposed to appends and deletions from the front. It is bumped
+	// under mu, so a reader that sees the same count after a Read as
+	// before it knows the Read saw the older layout (snapshot streaming).
+	rewrites atomic.Uint64
 
 	cfg           Config // wmu
 	recoveryPoint int64  // wmu: persisted recovery point
@@ -176,6 +185,15 @@ func (l *Log) Config() Config {
 // 4-byte relative offsets; b is never split across segments. nowMs is the
 // append time used for segment.ms.
 func (l *Log) Append(b []byte, nowMs int64) error {
+	return l.append(b, nowMs, false)
+}
+
+// append is Append; copied relaxes it for batches copied from another log
+// (a snapshot): the first batch may start above NextOffset(), since
+// compaction leaves offset gaps between batches, and segment.ms neither
+// rolls nor starts counting, since the copy's time says nothing about when
+// the batches were appended.
+func (l *Log) append(b []byte, nowMs int64, copied bool) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if err := l.writable(); err != nil {
@@ -184,13 +202,13 @@ func (l *Log) Append(b []byte, nowMs int64) error {
 	if len(b) == 0 {
 		return nil
 	}
-	last, err := validateAppend(b, l.active().nextOffset)
+	last, err := validateAppend(b, l.active().nextOffset, copied)
 	if err != nil {
 		return err
 	}
 	s := l.active()
-	if l.shouldRoll(s, int64(len(b)), last, nowMs) {
-		if err := l.roll(); err != nil {
+	if l.shouldRoll(s, int64(len(b)), last, nowMs, !copied) {
+		if err := l.roll(s.nextOffset); err != nil {
 			return err
 		}
 		s = l.active()
@@ -225,7 +243,7 @@ func (l *Log) Append(b []byte, nowMs int64) error {
 	s.maxTimestamp, s.offsetOfMaxTimestamp = ib.maxTs, ib.offMax
 	l.mu.Unlock()
 	s.bytesSinceLastIndexEntry = ib.bytesSince
-	if s.firstAppendMs < 0 {
+	if s.firstAppendMs < 0 && !copied {
 		s.firstAppendMs = nowMs
 	}
 	s.dirty = true
@@ -233,9 +251,9 @@ func (l *Log) Append(b []byte, nowMs int64) error {
 }
 
 // validateAppend checks that b is a sequence of complete, CRC-valid v2
-// batches starting at next with increasing offsets, and returns the last
-// offset.
-func validateAppend(b []byte, next int64) (last int64, err error) {
+// batches starting at next (at or after next if gapOK) with increasing
+// offsets, and returns the last offset.
+func validateAppend(b []byte, next int64, gapOK bool) (last int64, err error) {
 	prevLast := next - 1
 	for i := 0; len(b) > 0; i++ {
 		raw, rest, h, err := batch.Next(b)
@@ -246,7 +264,7 @@ func validateAppend(b []byte, next int64) (last int64, err error) {
 			return 0, fmt.Errorf("%w: batch %d: %w", ErrInvalidAppend, i, err)
 		}
 		switch {
-		case i == 0 && h.BaseOffset != next:
+		case i == 0 && (h.BaseOffset < next || (!gapOK && h.BaseOffset != next)):
 			return 0, fmt.Errorf("%w: base offset %d, log end offset is %d", ErrInvalidAppend, h.BaseOffset, next)
 		case h.BaseOffset <= prevLast:
 			return 0, fmt.Errorf("%w: batch %d base offset %d not after %d", ErrInvalidAppend, i, h.BaseOffset, prevLast)
@@ -260,29 +278,31 @@ func validateAppend(b []byte, next int64) (last int64, err error) {
 }
 
 // shouldRoll is Kafka's LogSegment.shouldRoll with segment.ms measured from
-// the segment's first append. An empty segment is never rolled.
-func (l *Log) shouldRoll(s *segment, n, lastOffset, nowMs int64) bool {
+// the segment's first append (only if byTime). An empty segment is never
+// rolled.
+func (l *Log) shouldRoll(s *segment, n, lastOffset, nowMs int64, byTime bool) bool {
 	if s.size == 0 {
 		return false
 	}
 	c := &l.cfg
 	return s.size > c.SegmentBytes-n ||
 		s.size > math.MaxInt32-n ||
-		(s.firstAppendMs >= 0 && nowMs-s.firstAppendMs > c.SegmentMs) ||
+		(byTime && s.firstAppendMs >= 0 && nowMs-s.firstAppendMs > c.SegmentMs) ||
 		int64(len(s.index)) >= c.SegmentIndexBytes/offsetIndexEntrySize ||
 		int64(len(s.timeIndex)) >= c.SegmentIndexBytes/timeIndexEntrySize ||
 		lastOffset-s.baseOffset > math.MaxInt32
 }
 
 // roll closes the active segment, recording its largest timestamp in its
-// time index as Kafka does, and starts a new one at the log end offset. The
+// time index as Kafka does, and starts a new one at base, normally the log
+// end offset (a restored copy of a compacted log may start it higher). The
 // old segment is fsynced by the next Sync, not here, to keep appends fast.
-func (l *Log) roll() error {
+func (l *Log) roll(base int64) error {
 	old := l.active()
 	if err := l.writeFinalTimeEntry(old); err != nil {
 		return err
 	}
-	s, err := createSegment(l.dir, old.nextOffset)
+	s, err := createSegment(l.dir, base)
 	if err != nil {
 		return fmt.Errorf("partition: rolling segment: %w", err)
 	}
@@ -562,6 +582,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	// reading are going away.
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.rewrites.Add(1)
 	var err error
 	if offset < l.segments[0].baseOffset {
 		err = l.truncateFullyLocked(offset)

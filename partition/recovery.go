@@ -13,6 +13,8 @@ import (
 // Open opens the log in dir, creating the directory and an empty first
 // segment if needed, and recovers it:
 //
+//   - a Reset that a crash interrupted is completed: every segment is
+//     deleted and the log restarts empty at the reset offset.
 //   - leftovers of interrupted operations are cleaned up: temporary
 //     checkpoint files, compaction output (.cleaned) that was never
 //     committed, Kafka's .deleted files and index files without a .log; a
@@ -52,6 +54,9 @@ func Open(dir string, cfg Config, nowMs int64) (*Log, error) {
 
 func (l *Log) load(nowMs int64) error {
 	dir := l.dir
+	if err := l.finishReset(); err != nil {
+		return err
+	}
 	_, err := os.Stat(filepath.Join(dir, cleanShutdownFile))
 	clean := err == nil
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -123,16 +124,23 @@ func DecodeResults(data []byte) ([]BatchResult, error) {
 }
 
 // checkpointFile records, atomically, the applied Raft index and the log end
-// offset and producer state at that index. Sync writes it after fsyncing the
-// segments; Open truncates the log back to it, so no applied entry survives a
-// crash without the entries before it (dragonboat's on-disk contract), and the
-// entries after it are re-applied from the Raft log.
+// offset, producer state and leader epoch cache at that index. Sync writes it
+// after fsyncing the segments; Open truncates the log back to it, so no
+// applied entry survives a crash without the entries before it (dragonboat's
+// on-disk contract), and the entries after it are re-applied from the Raft
+// log.
 const checkpointFile = "raft-applied.checkpoint"
 
+// raftCheckpointVersion 1 added the epoch cache; Open rebuilds the cache
+// from the log for older checkpoints.
+const raftCheckpointVersion = 1
+
 type raftCheckpoint struct {
+	Version    int                      `json:"version,omitempty"`
 	Applied    uint64                   `json:"applied"`
 	NextOffset int64                    `json:"next_offset"`
 	Producers  map[int64]*producerEntry `json:"producers"`
+	Epochs     []epochEntry             `json:"epochs"`
 }
 
 // StateMachine is a partition's dragonboat IOnDiskStateMachine: the Kafka
@@ -150,9 +158,14 @@ type StateMachine struct {
 	log       atomic.Pointer[Log]
 	producers *producerState
 	prodMu    sync.Mutex // guards producers against concurrent readers (Producers)
-	applied   uint64
-	buf       []byte
-	closeErr  atomic.Pointer[error]
+	// epochs is the leader epoch cache: ascending epochs with the first
+	// offset appended in each. epochMu guards it against concurrent
+	// readers (EndOffsetForEpoch).
+	epochs   []epochEntry
+	epochMu  sync.RWMutex
+	applied  uint64
+	buf      []byte
+	closeErr atomic.Pointer[error]
 }
 
 // NewStateMachine returns a state machine for the partition stored in dir.
@@ -189,13 +202,55 @@ func (s *StateMachine) Producers() []ProducerInfo {
 	return s.producers.list()
 }
 
+// EndOffsetForEpoch answers OffsetForLeaderEpoch from the leader epoch
+// cache, as Kafka's LeaderEpochFileCache.endOffsetFor does: the largest
+// epoch <= epoch and the start offset of the next larger epoch, or the log
+// end offset if that is the latest epoch. An epoch below every known one
+// answers (epoch, start offset of the first known epoch); an undefined (-1)
+// or unknown larger epoch, or an empty cache, answers (-1, -1). Epochs that
+// began below the log start offset count as starting at it.
+func (s *StateMachine) EndOffsetForEpoch(epoch int32) (foundEpoch int32, endOffset int64) {
+	l := s.log.Load()
+	if l == nil {
+		return undefinedEpoch, undefinedEpoch
+	}
+	// The log end first: Update records an epoch before appending its
+	// batches, so the end read here never includes batches of an epoch
+	// the cache below does not know yet.
+	end := l.NextOffset()
+	start := l.StartOffset()
+	s.epochMu.RLock()
+	defer s.epochMu.RUnlock()
+	return endOffsetFor(s.epochs, epoch, start, end)
+}
+
+// LatestEpoch returns the leader epoch of the last epoch cache entry (the
+// epoch of the latest appended batches), or -1 if the cache is empty.
+func (s *StateMachine) LatestEpoch() int32 {
+	s.epochMu.RLock()
+	defer s.epochMu.RUnlock()
+	return latestEpoch(s.epochs)
+}
+
+func (s *StateMachine) setEpochs(es []epochEntry) {
+	s.epochMu.Lock()
+	s.epochs = es
+	s.epochMu.Unlock()
+}
+
+func (s *StateMachine) cloneEpochs() []epochEntry {
+	s.epochMu.RLock()
+	defer s.epochMu.RUnlock()
+	return slices.Clone(s.epochs)
+}
+
 // Open opens the log and returns the Raft index it durably reflects.
 func (s *StateMachine) Open(stopc <-chan struct{}) (uint64, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return 0, err
 	}
-	cp, err := readRaftCheckpoint(filepath.Join(s.dir, checkpointFile))
-	if err != nil {
+	// A snapshot whose download a crash interrupted is useless.
+	if err := removeIfExists(filepath.Join(s.dir, snapshotStagingFile)); err != nil {
 		return 0, err
 	}
 	s.cfgMu.Lock()
@@ -205,34 +260,63 @@ func (s *StateMachine) Open(stopc <-chan struct{}) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	switch {
-	case l.NextOffset() > cp.NextOffset:
-		// Applied after the last checkpoint: Raft re-applies those entries.
-		if err := l.TruncateTo(cp.NextOffset); err != nil {
-			l.Close()
-			return 0, err
-		}
-	case l.NextOffset() < cp.NextOffset:
+	if _, err := os.Stat(filepath.Join(s.dir, snapshotPendingFile)); err == nil {
+		// A crash interrupted RecoverFromSnapshot after the snapshot was
+		// verified and committed: finish installing it.
+		err = s.installPending(l)
+	} else {
+		err = s.openCheckpoint(l)
+	}
+	if err != nil {
 		l.Close()
-		return 0, fmt.Errorf("partition %s: log ends at offset %d but offsets up to %d were checkpointed as durable (applied index %d)",
-			s.dir, l.NextOffset(), cp.NextOffset, cp.Applied)
+		return 0, err
 	}
-	if cp.Producers != nil {
-		s.producers.m = cp.Producers
-	}
-	s.applied = cp.Applied
 	s.log.Store(l)
 	if s.onApply != nil {
 		s.onApply(l.NextOffset())
 	}
-	return cp.Applied, nil
+	return s.applied, nil
+}
+
+// openCheckpoint brings the log and the in-memory state back to the Raft
+// checkpoint.
+func (s *StateMachine) openCheckpoint(l *Log) error {
+	cp, err := readRaftCheckpoint(filepath.Join(s.dir, checkpointFile))
+	if err != nil {
+		return err
+	}
+	switch {
+	case l.NextOffset() > cp.NextOffset:
+		// Applied after the last checkpoint: Raft re-applies those entries.
+		if err := l.TruncateTo(cp.NextOffset); err != nil {
+			return err
+		}
+	case l.NextOffset() < cp.NextOffset:
+		return fmt.Errorf("partition %s: log ends at offset %d but offsets up to %d were checkpointed as durable (applied index %d)",
+			s.dir, l.NextOffset(), cp.NextOffset, cp.Applied)
+	}
+	epochs := cp.Epochs
+	if cp.Version < 1 {
+		if epochs, err = scanEpochs(l); err != nil {
+			return fmt.Errorf("partition %s: rebuilding the leader epoch cache: %w", s.dir, err)
+		}
+	}
+	// Epochs that began in the truncated part are gone with it.
+	s.setEpochs(truncateEpochsFromEnd(epochs, l.NextOffset()))
+	if cp.Producers != nil {
+		s.prodMu.Lock()
+		s.producers.m = cp.Producers
+		s.prodMu.Unlock()
+	}
+	s.applied = cp.Applied
+	return nil
 }
 
 func readRaftCheckpoint(path string) (raftCheckpoint, error) {
 	var cp raftCheckpoint
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return cp, nil
+		return raftCheckpoint{Version: raftCheckpointVersion}, nil
 	}
 	if err != nil {
 		return cp, err
@@ -288,6 +372,12 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				r.LogAppendTime = cmd.TimestampMs
 			}
 			r.BaseOffset = next
+			if cmd.LeaderEpoch > latestEpoch(s.epochs) {
+				// Published before the append: see EndOffsetForEpoch.
+				s.epochMu.Lock()
+				s.epochs = append(s.epochs, epochEntry{Epoch: cmd.LeaderEpoch, StartOffset: next})
+				s.epochMu.Unlock()
+			}
 			s.producers.record(&h, next, cmd.TimestampMs)
 			next += int64(h.LastOffsetDelta) + 1
 		}
@@ -325,12 +415,17 @@ func (s *StateMachine) Sync() error {
 	if l == nil {
 		return nil
 	}
+	return s.checkpoint(l)
+}
+
+func (s *StateMachine) checkpoint(l *Log) error {
 	if err := l.Sync(); err != nil {
 		return err
 	}
 	s.prodMu.Lock()
-	cp := raftCheckpoint{Applied: s.applied, NextOffset: l.NextOffset(), Producers: s.producers.clone()}
+	cp := raftCheckpoint{Version: raftCheckpointVersion, Applied: s.applied, NextOffset: l.NextOffset(), Producers: s.producers.clone()}
 	s.prodMu.Unlock()
+	cp.Epochs = s.cloneEpochs()
 	data, err := json.Marshal(cp)
 	if err != nil {
 		return err
@@ -338,26 +433,88 @@ func (s *StateMachine) Sync() error {
 	return writeFileAtomic(s.dir, checkpointFile, data)
 }
 
-type snapshotState struct {
-	Applied    uint64
-	NextOffset int64
-}
-
-// PrepareSnapshot captures the point a snapshot describes.
+// PrepareSnapshot captures the state a snapshot describes: the applied
+// index, the log's range and segments, and copies of the producer state and
+// epoch cache, which Update goes on changing while SaveSnapshot runs.
 func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
-	return snapshotState{Applied: s.applied, NextOffset: s.log.Load().NextOffset()}, nil
+	l := s.log.Load()
+	if l == nil {
+		return nil, errors.New("partition: snapshot of a state machine that is not open")
+	}
+	st := &snapshotState{}
+	st.meta.StartOffset, st.meta.EndOffset, st.bases, st.rewrites = l.snapshotView()
+	st.meta.Applied = s.applied
+	s.prodMu.Lock()
+	st.meta.Producers = s.producers.clone()
+	s.prodMu.Unlock()
+	st.meta.Epochs = s.cloneEpochs()
+	return st, nil
 }
 
-// SaveSnapshot is only called to stream state to another replica; with a
-// single replica per partition it never runs. Shipping segments to a lagging
-// replica is part of replication and not implemented yet.
+// SaveSnapshot streams the state PrepareSnapshot captured to w, for a
+// replica that fell behind the compacted Raft log (see snapshot.go). It
+// runs concurrently with Update and only reads. If retention or compaction
+// changes the part of the log it still has to read, it fails with
+// sm.ErrSnapshotAborted and dragonboat tries again later, so the same
+// state always produces the same bytes.
 func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan struct{}) error {
-	return errors.New("partition: snapshot streaming is not supported yet")
+	st, ok := ctx.(*snapshotState)
+	if !ok {
+		return fmt.Errorf("partition: snapshot state of type %T", ctx)
+	}
+	l := s.log.Load()
+	if l == nil {
+		return sm.ErrSnapshotStopped
+	}
+	return writeSnapshot(l, st, w, done)
 }
 
-// RecoverFromSnapshot: see SaveSnapshot.
+// RecoverFromSnapshot replaces the whole state with a snapshot streamed
+// from another replica. The stream is first staged to a file and verified
+// (checksum, batch CRCs, offsets), so a truncated or corrupt stream is
+// refused with ErrCorruptSnapshot and leaves the current state untouched;
+// only then is it committed (renamed), and the log is reset and rebuilt
+// from the file, and the producer state, epoch cache and applied index are
+// replaced and checkpointed. A crash after the commit makes Open finish the
+// install. done is honoured while the stream is read; the install itself is
+// local disk work and is not interrupted, since stopping half-way would
+// leave the in-memory state inconsistent with the log until the next Open.
 func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
-	return errors.New("partition: snapshot streaming is not supported yet")
+	l := s.log.Load()
+	if l == nil {
+		return errors.New("partition: snapshot recovery into a state machine that is not open")
+	}
+	if err := stageSnapshot(s.dir, r, done); err != nil {
+		return err
+	}
+	if err := s.installPending(l); err != nil {
+		return err
+	}
+	if s.onApply != nil {
+		s.onApply(l.NextOffset())
+	}
+	return nil
+}
+
+// installPending installs the committed snapshot file into l and the
+// in-memory state, checkpoints the result and removes the file.
+func (s *StateMachine) installPending(l *Log) error {
+	meta, err := installSnapshot(s.dir, l)
+	if err != nil {
+		return err
+	}
+	s.prodMu.Lock()
+	s.producers.m = meta.Producers
+	s.prodMu.Unlock()
+	s.setEpochs(meta.Epochs)
+	s.applied = meta.Applied
+	if err := s.checkpoint(l); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(s.dir, snapshotPendingFile)); err != nil {
+		return err
+	}
+	return syncDir(s.dir)
 }
 
 // Close syncs and closes the log. Failures are reported through CloseErr

@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// cluster is n broker processes sharing a controller.
+type cluster struct {
+	procs           []*proc
+	dirs            []string
+	ports, raftPort []int
+	initial         string
+}
+
+func startCluster(t *testing.T, n int, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{}
+	var parts []string
+	for i := 1; i <= n; i++ {
+		c.dirs = append(c.dirs, t.TempDir())
+		c.ports = append(c.ports, freePort(t))
+		c.raftPort = append(c.raftPort, freePort(t))
+		parts = append(parts, fmt.Sprintf("%d=127.0.0.1:%d", i, c.raftPort[i-1]))
+	}
+	c.initial = strings.Join(parts, ",")
+	c.procs = make([]*proc, n)
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c.procs[i-1] = c.start(t, i, extra...)
+		}(i)
+	}
+	wg.Wait()
+	return c
+}
+
+func (c *cluster) start(t *testing.T, node int, extra ...string) *proc {
+	args := append([]string{"--node-id", strconv.Itoa(node), "--initial-cluster", c.initial}, extra...)
+	return startProc(t, c.dirs[node-1], c.ports[node-1], c.raftPort[node-1], args...)
+}
+
+func (c *cluster) addrs(skip int) string {
+	var out []string
+	for i, p := range c.procs {
+		if i+1 != skip {
+			out = append(out, p.addr)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// leaderOf asks the cluster which broker leads topic/partition.
+func leaderOf(t *testing.T, ctx context.Context, adm *kadm.Client, topic string, partition int32) int32 {
+	t.Helper()
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range td[topic].Partitions {
+		if p.Partition == partition {
+			return p.Leader
+		}
+	}
+	return -1
+}
+
+// TestClusterKillLeaderDuringStream: three broker processes, a topic with
+// replication factor 3, a steady acks=all franz-go stream, and kill -9 of the
+// broker leading partition 0: every acknowledged record is read back
+// afterwards, none twice, offsets contiguous.
+func TestClusterKillLeaderDuringStream(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := testContext(t, 4*time.Minute)
+	adm := newAdmin(t, c.procs[0].addr)
+	const topic = "replicated"
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until every replica is in sync before the fault.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		td, err := newAdmin(t, c.procs[1].addr).ListTopics(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := len(td[topic].Partitions) == 3
+		for _, p := range td[topic].Partitions {
+			ok = ok && len(p.ISR) == 3 && p.Leader >= 1
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ISR never reached 3: %+v", td[topic].Partitions)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	victim := leaderOf(t, ctx, adm, topic, 0)
+	t.Logf("partition 0 leader: broker %d", victim)
+
+	start := time.Now()
+	acked := produceN(t, ctx, c.addrs(0), topic, 0, 200_000, 60_000, func() {
+		c.procs[victim-1].kill()
+		t.Logf("killed broker %d after %v", victim, time.Since(start))
+	})
+	t.Logf("%d acknowledged before the kill", len(acked))
+	// Keep writing through the failover on the survivors.
+	more := produceN(t, ctx, c.addrs(int(victim)), topic, 1_000_000, 1_050_000, 0, nil)
+	t.Logf("%d acknowledged after the kill (in %v)", len(more), time.Since(start))
+	if len(more) != 50_000 {
+		t.Fatalf("after failover only %d of 50000 acknowledged", len(more))
+	}
+	seen := readAll(t, ctx, c.addrs(int(victim)), topic)
+	for id := range acked {
+		if !seen[id] {
+			t.Fatalf("acknowledged id %d lost", id)
+		}
+	}
+	for id := range more {
+		if !seen[id] {
+			t.Fatalf("acknowledged id %d (after failover) lost", id)
+		}
+	}
+	if leader := leaderOf(t, ctx, newAdmin(t, c.addrs(int(victim))), topic, 0); leader == victim || leader < 1 {
+		t.Fatalf("partition 0 still led by %d", leader)
+	}
+}
