@@ -435,7 +435,8 @@ func (g *Group) scheduleHeartbeat(m *member, now int64, timeoutMs int64) {
 // metadataValue is the GroupMetadataValue Kafka stores for the group, with
 // these assignments.
 func (g *Group) metadataValue(assignment map[string][]byte) *kmsg.GroupMetadataValue {
-	v := kmsg.NewPtrGroupMetadataValue()
+	v := new(kmsg.GroupMetadataValue)
+	v.Default()
 	v.ProtocolType = g.protocolType
 	v.Generation = g.generation
 	if g.protocol != "" {

@@ -41,6 +41,20 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 		}(i)
 	}
 	wg.Wait()
+	// Brokers register asynchronously: wait until every broker sees all.
+	ctx := testContext(t, 30*time.Second)
+	for _, p := range c.procs {
+		for {
+			md, err := newAdmin(t, p.addr).BrokerMetadata(ctx)
+			if err == nil && len(md.Brokers) == n {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("broker %s never saw %d brokers: %v", p.addr, n, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	return c
 }
 
