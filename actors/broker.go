@@ -321,7 +321,7 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 		return err
 	}
 	p := &Partition{Topic: t.Name, Index: a.Partition, ShardID: a.ShardID, TopicID: t.ID, b: b, dir: dir,
-		waiters: map[chan struct{}]struct{}{}}
+		waiters: map[chan struct{}]struct{}{}, startedAt: time.Now()}
 	p.setConfigs(t.Configs)
 	p.sm = partition.NewStateMachine(dir, b.settings.LogConfig(t.Configs), p.applied)
 	p.sm.SetProducerIDExpiration(b.settings.Int64("producer.id.expiration.ms"))

@@ -19,6 +19,7 @@ func (b *Broker) reportLoop() {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	lastRebalance := time.Now()
 	for {
 		select {
 		case <-b.stop:
@@ -28,6 +29,48 @@ func (b *Broker) reportLoop() {
 		case <-t.C:
 			b.publishLeaders()
 			b.publishReport()
+			all := time.Since(lastRebalance) >= time.Duration(b.settings.Int64("leader.imbalance.check.interval.seconds"))*time.Second
+			if all {
+				lastRebalance = time.Now()
+			}
+			if b.settings.Bool("auto.leader.rebalance.enable") {
+				b.preferredLeaders(all)
+			}
+		}
+	}
+}
+
+// freshPartition is how long after this broker starts a replica it moves
+// leadership to the preferred replica at every report tick, so new topics
+// (and a restarted broker's partitions) get Kafka's leader placement quickly
+// rather than at the next leader.imbalance.check.interval.seconds.
+const freshPartition = time.Minute
+
+// preferredLeaders hands leadership of partitions this broker leads to their
+// preferred replica (the first in the assignment) when that replica is alive
+// and in sync: auto.leader.rebalance.enable.
+func (b *Broker) preferredLeaders(all bool) {
+	md := b.Metadata()
+	for _, t := range md.Topics {
+		for _, a := range t.Partitions {
+			if len(a.Replicas) < 2 || a.Replicas[0] == b.opts.NodeID {
+				continue
+			}
+			b.mu.RLock()
+			p := b.parts[a.ShardID]
+			b.mu.RUnlock()
+			if p == nil || (!all && time.Since(p.startedAt) > freshPartition) {
+				continue
+			}
+			if leader, _ := b.host.IsLeader(a.ShardID); !leader {
+				continue
+			}
+			pref := a.Replicas[0]
+			for _, r := range b.InSyncReplicas(a) {
+				if r == pref && b.brokerAlive(pref) {
+					_ = b.host.TransferLeadership(a.ShardID, uint64(pref))
+				}
+			}
 		}
 	}
 }
@@ -177,4 +220,17 @@ func (b *Broker) transferLeadership(wait time.Duration) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// LiveBrokers returns the registered brokers that are alive, in ID order:
+// Metadata lists only these, as Kafka does, so clients do not dial the dead.
+func (b *Broker) LiveBrokers() []raftgroup.Broker {
+	md := b.Metadata()
+	var out []raftgroup.Broker
+	for _, id := range md.BrokerIDs() {
+		if b.brokerAlive(id) {
+			out = append(out, md.Brokers[id])
+		}
+	}
+	return out
 }

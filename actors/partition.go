@@ -27,9 +27,10 @@ type Partition struct {
 	sm  *partition.StateMachine
 	pid *actor.PID
 
-	hw      atomic.Int64
-	stopped atomic.Bool
-	cfg     atomic.Pointer[map[string]string]
+	startedAt time.Time
+	hw        atomic.Int64
+	stopped   atomic.Bool
+	cfg       atomic.Pointer[map[string]string]
 
 	wmu     sync.Mutex
 	waiters map[chan struct{}]struct{}

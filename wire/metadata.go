@@ -15,8 +15,7 @@ func handleMetadata(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	b := rc.s.b
 	md := b.Metadata()
-	for _, id := range md.BrokerIDs() {
-		br := md.Brokers[id]
+	for _, br := range b.LiveBrokers() {
 		mb := kmsg.MetadataResponseBroker{NodeID: br.NodeID, Host: br.Host, Port: br.Port}
 		if br.Rack != "" {
 			rack := br.Rack
