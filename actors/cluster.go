@@ -169,7 +169,13 @@ func (b *Broker) InSyncReplicas(a raftgroup.PartitionAssignment) []int32 {
 		if r == leader {
 			continue
 		}
-		if s, ok := st[r]; ok && now-s.CaughtUpMs <= lag && b.brokerAlive(r) {
+		s, ok := st[r]
+		switch {
+		case ok && now-s.CaughtUpMs <= lag && b.brokerAlive(r):
+			isr = append(isr, r)
+		case !ok && st[leader].End == 0 && b.brokerAlive(r):
+			// Not reported yet, and the leader has nothing to be behind
+			// on: a new partition starts with all replicas in sync.
 			isr = append(isr, r)
 		}
 	}

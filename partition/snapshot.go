@@ -376,7 +376,7 @@ func stageSnapshot(dir string, r io.Reader, done <-chan struct{}) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 256<<10)
-	if _, err := io.Copy(bw, r); err != nil {
+	if _, err := readSnapshot(r, bw, done, snapshotHandler{}); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {

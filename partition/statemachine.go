@@ -260,11 +260,13 @@ func (s *StateMachine) Open(stopc <-chan struct{}) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := os.Stat(filepath.Join(s.dir, snapshotPendingFile)); err == nil {
+	_, err = os.Stat(filepath.Join(s.dir, snapshotPendingFile))
+	switch {
+	case err == nil:
 		// A crash interrupted RecoverFromSnapshot after the snapshot was
 		// verified and committed: finish installing it.
 		err = s.installPending(l)
-	} else {
+	case errors.Is(err, os.ErrNotExist):
 		err = s.openCheckpoint(l)
 	}
 	if err != nil {
