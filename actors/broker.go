@@ -7,6 +7,7 @@ package actors
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -92,6 +93,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	if err := checkMetaProperties(opts.DataDir, opts.NodeID); err != nil {
+		return nil, err
+	}
 	b := &Broker{
 		opts: opts, settings: opts.Settings, log: opts.Logger,
 		parts: map[uint64]*Partition{}, byTP: map[topicPartition]*Partition{},
@@ -139,8 +143,14 @@ func (b *Broker) register(ctx context.Context) error {
 	me := raftgroup.Broker{NodeID: b.opts.NodeID, Host: b.opts.Host, Port: b.opts.Port,
 		RaftAddr: b.opts.RaftAddr, Rack: b.settings.String("broker.rack")}
 	for {
-		if cur, ok := b.host.Metadata().Brokers[me.NodeID]; ok && cur == me {
+		cur, ok := b.host.Metadata().Brokers[me.NodeID]
+		if ok && cur == me {
 			return nil
+		}
+		if ok && cur.RaftAddr != me.RaftAddr {
+			// Two brokers with one node ID would be one Raft replica twice.
+			return fmt.Errorf("node id %d is registered with Raft address %s, not %s: another broker uses this node id, or this node's Raft address changed",
+				me.NodeID, cur.RaftAddr, me.RaftAddr)
 		}
 		_, err := b.host.ProposeController(ctx, &raftgroup.Command{RegisterBroker: &me})
 		if err == nil {
@@ -303,6 +313,29 @@ func (b *Broker) reconcile() {
 
 const partitionMetadataFile = "partition.metadata"
 
+// metaPropertiesFile records which node a data directory belongs to, as
+// Kafka's meta.properties does, so a directory is never started as another
+// node.
+const metaPropertiesFile = "meta.properties"
+
+func checkMetaProperties(dir string, node int32) error {
+	path := filepath.Join(dir, metaPropertiesFile)
+	want := fmt.Sprintf("version=1\nnode.id=%d\n", node)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return os.WriteFile(path, []byte(want), 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "node.id="); ok && v != fmt.Sprint(node) {
+			return fmt.Errorf("data directory %s belongs to node %s, not node %d (%s)", dir, v, node, path)
+		}
+	}
+	return nil
+}
+
 func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a raftgroup.PartitionAssignment) error {
 	dir := b.partitionDir(t.Name, a.Partition)
 	// A directory left by a deleted topic of the same name (a crash between
@@ -462,8 +495,9 @@ func (b *Broker) CreateTopic(ctx context.Context, name string, partitions int32,
 		return nil, errorf(kerr.InvalidReplicationFactor, "replication factor must be larger than 0")
 	}
 	md := b.Metadata()
-	if int(rf) > len(md.Brokers) {
-		return nil, errorf(kerr.InvalidReplicationFactor, "replication factor: %d larger than available brokers: %d", rf, len(md.Brokers))
+	live := b.liveBrokerIDs()
+	if int(rf) > len(live) {
+		return nil, errorf(kerr.InvalidReplicationFactor, "replication factor: %d larger than available brokers: %d", rf, len(live))
 	}
 	for k, v := range configs {
 		if err := config.ValidateTopicConfig(k, v); err != nil {
@@ -479,7 +513,7 @@ func (b *Broker) CreateTopic(ctx context.Context, name string, partitions int32,
 	id := uuid.New()
 	_, err := b.host.ProposeController(ctx, &raftgroup.Command{CreateTopic: &raftgroup.CreateTopic{
 		Name: name, ID: id, NumPartitions: partitions, ReplicationFactor: rf, Configs: configs,
-		Internal: strings.HasPrefix(name, "__"), StartIndex: randomStart(),
+		Internal: strings.HasPrefix(name, "__"), StartIndex: randomStart(), Brokers: live,
 	}})
 	if err != nil {
 		return nil, err
@@ -547,7 +581,7 @@ func (b *Broker) CreatePartitions(ctx context.Context, name string, count int32,
 		return nil
 	}
 	if _, err := b.host.ProposeController(ctx, &raftgroup.Command{CreatePartitions: &raftgroup.CreatePartitions{
-		Topic: name, Count: count, StartIndex: randomStart()}}); err != nil {
+		Topic: name, Count: count, StartIndex: randomStart(), Brokers: b.liveBrokerIDs()}}); err != nil {
 		return err
 	}
 	b.waitServing(ctx, b.Metadata().Topics[name])

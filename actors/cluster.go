@@ -240,3 +240,11 @@ func (b *Broker) LiveBrokers() []raftgroup.Broker {
 	}
 	return out
 }
+
+func (b *Broker) liveBrokerIDs() []int32 {
+	var ids []int32
+	for _, br := range b.LiveBrokers() {
+		ids = append(ids, br.NodeID)
+	}
+	return ids
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"strconv"
 	"sync"
 	"testing"
@@ -123,5 +124,23 @@ func checkGoroutines(t *testing.T, baseline int) {
 			t.Fatalf("%d goroutines after Close, %d before:\n%s", n, baseline, buf)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestNodeIDMismatchRefused: a data directory is never started as another
+// node.
+func TestNodeIDMismatchRefused(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	raft := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	b, err := Start(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", RaftAddr: raft})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	_, err = Start(ctx, Config{NodeID: 2, DataDir: dir, Listen: "127.0.0.1:0", RaftAddr: raft})
+	if err == nil || !strings.Contains(err.Error(), "belongs to node 1") {
+		t.Fatalf("started node 2 on node 1's data: %v", err)
 	}
 }

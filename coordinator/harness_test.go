@@ -146,6 +146,17 @@ func (h *harness) advance(d time.Duration) {
 	h.c.Tick(h.now)
 }
 
+// keepAlive advances the clock by d while the members heartbeat every 5s.
+func (h *harness) keepAlive(d time.Duration, group string, generation int32, members ...string) {
+	h.t.Helper()
+	for end := h.now.Add(d); h.now.Before(end); {
+		h.advance(5 * time.Second)
+		for _, m := range members {
+			wantCode(h.t, "keep-alive heartbeat", h.heartbeat(group, m, generation), 0)
+		}
+	}
+}
+
 // ---- request builders ----
 
 func consumerMetadata(topics ...string) []byte {

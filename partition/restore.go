@@ -84,7 +84,13 @@ func (r *restorer) segment(base int64) error {
 	if base < a.nextOffset || base <= a.baseOffset {
 		return fmt.Errorf("%w: segment at %d, log end offset is %d", ErrInvalidAppend, base, a.nextOffset)
 	}
-	return l.roll(base)
+	if err := l.roll(base); err != nil {
+		return err
+	}
+	// Make the finished segment durable now, which also closes its index
+	// files: a copy of many segments must not hold three descriptors per
+	// segment until finish.
+	return l.syncLocked()
 }
 
 // append appends batches of the copy, which may skip offsets.

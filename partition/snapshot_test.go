@@ -392,6 +392,28 @@ func TestSnapshotCrashDuringRecovery(t *testing.T) {
 	}
 }
 
+// TestSnapshotPendingCorrupt: a committed snapshot file that is damaged on
+// disk makes Open fail rather than install it.
+func TestSnapshotPendingCorrupt(t *testing.T) {
+	src := newSnapshotSource(t, t.TempDir())
+	defer src.s.Close()
+	data := saveSnapshot(t, src.s)
+	dir := t.TempDir()
+	dst, _ := openSMConfig(t, dir, snapConfig())
+	if err := stageSnapshot(dir, bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	crash(dst.Log())
+	path := filepath.Join(dir, snapshotPendingFile)
+	if err := os.Truncate(path, int64(len(data)-10)); err != nil {
+		t.Fatal(err)
+	}
+	s := NewStateMachine(dir, snapConfig(), nil)
+	if _, err := s.Open(nil); !errors.Is(err, ErrCorruptSnapshot) {
+		t.Fatalf("Open with a damaged pending snapshot: %v", err)
+	}
+}
+
 // TestSnapshotCorruptRefused: a truncated or bit-flipped stream is refused
 // and the destination keeps its state, files and ability to write.
 func TestSnapshotCorruptRefused(t *testing.T) {

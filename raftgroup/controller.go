@@ -146,14 +146,16 @@ type CreateTopic struct {
 	ReplicationFactor int16             `json:"replication_factor"`
 	Configs           map[string]string `json:"configs,omitempty"`
 	Internal          bool              `json:"internal,omitempty"`
-	StartIndex        int32             `json:"start_index"` // random start for round-robin placement
+	StartIndex        int32             `json:"start_index"`       // random start for round-robin placement
+	Brokers           []int32           `json:"brokers,omitempty"` // live brokers to place on
 }
 
 // CreatePartitions grows a topic to Count partitions.
 type CreatePartitions struct {
-	Topic      string `json:"topic"`
-	Count      int32  `json:"count"`
-	StartIndex int32  `json:"start_index"`
+	Topic      string  `json:"topic"`
+	Count      int32   `json:"count"`
+	StartIndex int32   `json:"start_index"`
+	Brokers    []int32 `json:"brokers,omitempty"`
 }
 
 // AlterConfigs changes a topic's configs: with Replace the topic's configs
@@ -224,7 +226,7 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 		if _, ok := md.Topics[ct.Name]; ok {
 			return kerr.TopicAlreadyExists.Code, nil
 		}
-		assign, code := place(md, 0, ct.NumPartitions, ct.ReplicationFactor, ct.StartIndex)
+		assign, code := place(md, ct.Brokers, 0, ct.NumPartitions, ct.ReplicationFactor, ct.StartIndex)
 		if code != 0 {
 			return code, nil
 		}
@@ -252,7 +254,7 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 			return kerr.InvalidPartitions.Code, nil
 		}
 		rf := int16(len(t.Partitions[0].Replicas))
-		assign, code := place(md, have, cp.Count-have, rf, cp.StartIndex)
+		assign, code := place(md, cp.Brokers, have, cp.Count-have, rf, cp.StartIndex)
 		if code != 0 {
 			return code, nil
 		}
@@ -291,31 +293,84 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 }
 
 // place assigns replicas for count new partitions starting at partition
-// first, as Kafka does without racks: leaders round-robin over the brokers
-// from a random start, followers on the following brokers.
-func place(md *Metadata, first, count int32, rf int16, start int32) ([]PartitionAssignment, int16) {
+// first, as Kafka does: leaders round-robin over the brokers from a random
+// start, followers on the following brokers. When brokers have racks
+// (broker.rack), the broker list alternates racks and a partition's replicas
+// go to distinct racks while any rack is unused. candidates are the live
+// brokers the proposer saw; empty means every registered broker.
+func place(md *Metadata, candidates []int32, first, count int32, rf int16, start int32) ([]PartitionAssignment, int16) {
 	brokers := md.BrokerIDs()
+	if len(candidates) > 0 {
+		brokers = brokers[:0:0]
+		for _, id := range candidates {
+			if _, ok := md.Brokers[id]; ok {
+				brokers = append(brokers, id)
+			}
+		}
+		sort.Slice(brokers, func(i, j int) bool { return brokers[i] < brokers[j] })
+	}
 	if count <= 0 {
 		return nil, kerr.InvalidPartitions.Code
 	}
 	if rf <= 0 || int(rf) > len(brokers) {
 		return nil, kerr.InvalidReplicationFactor.Code
 	}
+	brokers = rackAlternated(md, brokers)
 	n := int32(len(brokers))
+	racks := map[string]bool{}
+	for _, id := range brokers {
+		racks[md.Brokers[id].Rack] = true
+	}
 	if start < 0 {
 		start = -start
 	}
 	out := make([]PartitionAssignment, count)
 	for i := int32(0); i < count; i++ {
 		p := first + i
-		reps := make([]int32, rf)
-		for r := int32(0); r < int32(rf); r++ {
-			reps[r] = brokers[(start+p+r)%n]
+		lead := (start + p) % n
+		reps := []int32{brokers[lead]}
+		used := map[string]bool{md.Brokers[brokers[lead]].Rack: true}
+		chosen := map[int32]bool{brokers[lead]: true}
+		for k := int32(1); int16(len(reps)) < rf && k < 2*n; k++ {
+			id := brokers[(lead+k)%n]
+			rack := md.Brokers[id].Rack
+			if chosen[id] || (used[rack] && len(used) < len(racks) && k < n) {
+				continue // prefer an unused rack on the first pass
+			}
+			reps = append(reps, id)
+			chosen[id], used[rack] = true, true
 		}
 		out[i] = PartitionAssignment{Partition: p, ShardID: md.NextShardID, Replicas: reps}
 		md.NextShardID++
 	}
 	return out, 0
+}
+
+// rackAlternated orders brokers so consecutive ones sit on different racks
+// (Kafka's rack-alternated list); without racks the order is unchanged.
+func rackAlternated(md *Metadata, brokers []int32) []int32 {
+	byRack := map[string][]int32{}
+	var racks []string
+	for _, id := range brokers {
+		r := md.Brokers[id].Rack
+		if _, ok := byRack[r]; !ok {
+			racks = append(racks, r)
+		}
+		byRack[r] = append(byRack[r], id)
+	}
+	if len(racks) <= 1 {
+		return brokers
+	}
+	sort.Strings(racks)
+	out := make([]int32, 0, len(brokers))
+	for i := 0; len(out) < len(brokers); i++ {
+		for _, r := range racks {
+			if i < len(byRack[r]) {
+				out = append(out, byRack[r][i])
+			}
+		}
+	}
+	return out
 }
 
 func (c *controllerSM) Lookup(q interface{}) (interface{}, error) { return c.md.Load(), nil }
