@@ -607,3 +607,44 @@ func TestNewMemberJoinTimeout(t *testing.T) {
 	}
 	wantCode(t, "new member after 5 minutes", nb.resp.ErrorCode, kerr.UnknownMemberID.Code)
 }
+
+func TestStaticMemberKeptWhenNotRejoining(t *testing.T) {
+	h := newHarness(t, Config{})
+	ja := h.join("a", staticJoinReq("g", "", "ia", "range"))
+	jb := h.join("b", staticJoinReq("g", "", "ib", "range"))
+	h.advance(7 * time.Second)
+	h.sync(syncReq("g", jb.resp.MemberID, 1, nil))
+	h.sync(syncReq("g", ja.resp.MemberID, 1, map[string]string{ja.resp.MemberID: "A", jb.resp.MemberID: "B"}))
+
+	h.c.TriggerRebalance(h.now, "g")
+	rejoin := h.join("a", staticJoinReq("g", ja.resp.MemberID, "ia", "range"))
+	for i := 0; i < 7; i++ { // b stays alive but does not rejoin
+		h.advance(5 * time.Second)
+		h.staticHeartbeat("g", jb.resp.MemberID, "ib", 1)
+	}
+	// Unlike a dynamic member, b keeps its membership (and its place in the
+	// leader's assignment) after the rebalance timeout.
+	if !rejoin.answered() || rejoin.resp.Generation != 2 || len(rejoin.resp.Members) != 2 {
+		t.Fatalf("rejoin %+v", rejoin.resp)
+	}
+	wantCode(t, "b on the old generation", h.staticHeartbeat("g", jb.resp.MemberID, "ib", 1), kerr.IllegalGeneration.Code)
+}
+
+func TestLeaveWhileParkedInSync(t *testing.T) {
+	h := newHarness(t, Config{})
+	ja := h.join("a", joinReq(3, "g", "", "range"))
+	jb := h.join("b", joinReq(3, "g", "", "range"))
+	h.advance(7 * time.Second)
+	sb := h.sync(syncReq("g", jb.resp.MemberID, 1, nil))
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version = 5
+	leave.Group = "g"
+	leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: jb.resp.MemberID}}
+	if r := h.c.LeaveGroup(h.now, leave); r.Members[0].ErrorCode != 0 {
+		t.Fatalf("leave %+v", r)
+	}
+	wantCode(t, "parked sync of the member that left", sb.resp.ErrorCode, kerr.UnknownMemberID.Code)
+	// The leader has not synced yet: its sync is refused, it must rejoin.
+	sa := h.sync(syncReq("g", ja.resp.MemberID, 1, nil))
+	wantCode(t, "leader sync", sa.resp.ErrorCode, kerr.RebalanceInProgress.Code)
+}

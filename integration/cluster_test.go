@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,5 +148,38 @@ func TestClusterKillLeaderDuringStream(t *testing.T) {
 	}
 	if leader := leaderOf(t, ctx, newAdmin(t, c.addrs(int(victim))), topic, 0); leader == victim || leader < 1 {
 		t.Fatalf("partition 0 still led by %d", leader)
+	}
+}
+
+// TestClusterGracefulShutdown: SIGTERM makes a broker hand its leaderships
+// to in-sync replicas before it exits; the survivors keep serving
+// acknowledged writes and reads.
+func TestClusterGracefulShutdown(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := testContext(t, 2*time.Minute)
+	const topic = "graceful"
+	if _, err := newAdmin(t, c.procs[0].addr).CreateTopic(ctx, 3, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	before := produceN(t, ctx, c.addrs(0), topic, 0, 5000, 0, nil)
+	victim := leaderOf(t, ctx, newAdmin(t, c.procs[0].addr), topic, 0)
+	p := c.procs[victim-1]
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("broker %d exited with %v after SIGTERM", victim, err)
+	}
+	rest := c.addrs(int(victim))
+	if l := leaderOf(t, ctx, newAdmin(t, rest), topic, 0); l == victim || l < 1 {
+		t.Fatalf("partition 0 leader after shutdown: %d", l)
+	}
+	after := produceN(t, ctx, rest, topic, 10_000, 15_000, 0, nil)
+	if len(before) != 5000 || len(after) != 5000 {
+		t.Fatalf("acknowledged %d before, %d after", len(before), len(after))
+	}
+	seen := readAll(t, ctx, rest, topic)
+	if len(seen) != 10_000 {
+		t.Fatalf("read %d records, want 10000", len(seen))
 	}
 }
