@@ -129,6 +129,9 @@ func (p *Partition) Leader() (bool, int32) {
 	return ok, int32(term)
 }
 
+// EndOffsetForEpoch answers OffsetForLeaderEpoch from the epoch cache.
+func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) { return p.sm.EndOffsetForEpoch(epoch) }
+
 // Producers lists the partition's idempotent producers.
 func (p *Partition) Producers() []partition.ProducerInfo { return p.sm.Producers() }
 

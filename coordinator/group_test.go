@@ -648,3 +648,30 @@ func TestLeaveWhileParkedInSync(t *testing.T) {
 	sa := h.sync(syncReq("g", ja.resp.MemberID, 1, nil))
 	wantCode(t, "leader sync", sa.resp.ErrorCode, kerr.RebalanceInProgress.Code)
 }
+
+func TestInitialDelayCappedByRebalanceTimeout(t *testing.T) {
+	h := newHarness(t, Config{InitialRebalanceDelay: 3 * time.Second})
+	req := func() *kmsg.JoinGroupRequest {
+		r := joinReq(3, "g", "", "range")
+		r.RebalanceTimeoutMillis = 10000
+		return r
+	}
+	first := h.join("c0", req())
+	// A member arrives every 2s, for longer than the rebalance timeout: the
+	// delay keeps being extended, but the join completes at 10s regardless.
+	for i := 1; i <= 6; i++ {
+		h.advance(2*time.Second - time.Millisecond)
+		if first.answered() {
+			t.Fatalf("join completed after %v, before the rebalance timeout", h.now.Sub(t0))
+		}
+		h.advance(time.Millisecond)
+		if first.answered() {
+			if got := h.now.Sub(t0); got != 10*time.Second {
+				t.Fatalf("join completed after %v, want 10s", got)
+			}
+			return
+		}
+		h.join("c", req())
+	}
+	t.Fatal("the initial delay was not capped")
+}

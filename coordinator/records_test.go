@@ -14,9 +14,18 @@ import (
 // checks below do not rely on the encoder under test.
 type javaBytes struct{ b []byte }
 
-func (j *javaBytes) i16(v int16) *javaBytes { j.b = binary.BigEndian.AppendUint16(j.b, uint16(v)); return j }
-func (j *javaBytes) i32(v int32) *javaBytes { j.b = binary.BigEndian.AppendUint32(j.b, uint32(v)); return j }
-func (j *javaBytes) i64(v int64) *javaBytes { j.b = binary.BigEndian.AppendUint64(j.b, uint64(v)); return j }
+func (j *javaBytes) i16(v int16) *javaBytes {
+	j.b = binary.BigEndian.AppendUint16(j.b, uint16(v))
+	return j
+}
+func (j *javaBytes) i32(v int32) *javaBytes {
+	j.b = binary.BigEndian.AppendUint32(j.b, uint32(v))
+	return j
+}
+func (j *javaBytes) i64(v int64) *javaBytes {
+	j.b = binary.BigEndian.AppendUint64(j.b, uint64(v))
+	return j
+}
 func (j *javaBytes) str(s string) *javaBytes {
 	j.i16(int16(len(s)))
 	j.b = append(j.b, s...)
@@ -224,4 +233,31 @@ func TestReplayRejectsGarbageAndLateReplay(t *testing.T) {
 	if err := c.Replay(encodeGroupKey("g"), nil); err == nil {
 		t.Fatal("Replay after CompleteLoad accepted")
 	}
+}
+
+// FuzzReplay: records read back from disk must never panic the loader, and
+// whatever loads must serve.
+func FuzzReplay(f *testing.F) {
+	f.Add(encodeOffsetKey("g", topicPartition{"t", 0}), encodeOffsetValue(offsetEntry{offset: 1, leaderEpoch: -1, expireTimestamp: -1}))
+	f.Add(encodeGroupKey("g"), []byte(nil))
+	v := kmsg.NewGroupMetadataValue()
+	v.ProtocolType = "consumer"
+	v.Generation = 3
+	p, l := "range", "m"
+	v.Protocol, v.Leader = &p, &l
+	m := kmsg.NewGroupMetadataValueMember()
+	m.MemberID, m.SessionTimeoutMillis, m.Subscription = "m", 10000, consumerMetadata("t")
+	v.Members = append(v.Members, m)
+	f.Add(encodeGroupKey("g"), encodeGroupValue(&v))
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		c := NewCoordinator(Config{})
+		_ = c.Replay(key, value)
+		c.CompleteLoad(t0)
+		c.Tick(t0.Add(time.Hour))
+		for _, id := range c.GroupIDs() {
+			c.DescribeGroup(id, false)
+			c.FetchOffsets(id, nil, false)
+		}
+		c.Unload()
+	})
 }

@@ -147,3 +147,61 @@ func idempotentBatch(id int64, epoch int16, seq int32) []byte {
 	b[17], b[18], b[19], b[20] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
 	return b
 }
+
+// TestOffsetForLeaderEpoch: after a restart the leader epoch (Raft term)
+// grows; OffsetForLeaderEpoch for the old epoch ends where the new one
+// starts, and the current epoch ends at the log end.
+func TestOffsetForLeaderEpoch(t *testing.T) {
+	dir := t.TempDir()
+	b := startBroker(t, dir, nil)
+	ctx := testContext(t, time.Minute)
+	if _, err := newAdmin(t, b.Addr()).CreateTopic(ctx, 1, 1, nil, "epochs"); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(addr string, n int) {
+		cl := newClient(t, addr, kgo.DefaultProduceTopic("epochs"))
+		for i := 0; i < n; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cl.Close()
+	}
+	query := func(addr string, epoch int32) kmsg.OffsetForLeaderEpochResponseTopicPartition {
+		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		req.ReplicaID = -1
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic = "epochs"
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.CurrentLeaderEpoch, rp.LeaderEpoch = -1, epoch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, newClient(t, addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	produce(b.Addr(), 3)
+	first := query(b.Addr(), 1<<30)
+	if first.ErrorCode != 0 {
+		t.Fatalf("error %d", first.ErrorCode)
+	}
+	td, _ := newAdmin(t, b.Addr()).ListTopics(ctx, "epochs")
+	epoch1 := td["epochs"].Partitions[0].LeaderEpoch
+	b.Close()
+
+	b = startBroker(t, dir, nil)
+	produce(b.Addr(), 2)
+	td, _ = newAdmin(t, b.Addr()).ListTopics(ctx, "epochs")
+	epoch2 := td["epochs"].Partitions[0].LeaderEpoch
+	if epoch2 <= epoch1 {
+		t.Fatalf("epoch did not grow across restart: %d then %d", epoch1, epoch2)
+	}
+	if r := query(b.Addr(), epoch1); r.ErrorCode != 0 || r.LeaderEpoch != epoch1 || r.EndOffset != 3 {
+		t.Fatalf("old epoch %d: %+v", epoch1, r)
+	}
+	if r := query(b.Addr(), epoch2); r.ErrorCode != 0 || r.LeaderEpoch != epoch2 || r.EndOffset != 5 {
+		t.Fatalf("current epoch %d: %+v", epoch2, r)
+	}
+}

@@ -29,6 +29,11 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+var (
+	raftMu    sync.Mutex
+	raftAddrs = map[string]string{}
+)
+
 // startBroker starts an in-process broker on loopback with data in dir (a
 // fresh temp dir when empty) and stops it at the end of the test.
 func startBroker(t testing.TB, dir string, settings map[string]string) *broker.Broker {
@@ -38,10 +43,19 @@ func startBroker(t testing.TB, dir string, settings map[string]string) *broker.B
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The Raft address is a node's identity: a restart on the same data
+	// directory must reuse it.
+	raftMu.Lock()
+	raft, ok := raftAddrs[dir]
+	if !ok {
+		raft = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		raftAddrs[dir] = raft
+	}
+	raftMu.Unlock()
 	b, err := broker.Start(ctx, broker.Config{
 		DataDir:  dir,
 		Listen:   "127.0.0.1:0",
-		RaftAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		RaftAddr: raft,
 		Settings: settings,
 	})
 	if err != nil {

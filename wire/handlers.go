@@ -30,5 +30,6 @@ func init() {
 		kmsg.CreatePartitions.Int16():        {0, 3, handleCreatePartitions},
 		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, handleIncrementalAlterConfigs},
 		kmsg.DescribeCluster.Int16():         {0, 1, handleDescribeCluster},
+		kmsg.OffsetForLeaderEpoch.Int16():    {2, 4, handleOffsetForLeaderEpoch},
 	}
 }
