@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -625,14 +626,12 @@ func (g *Group) fireTimers(now int64) {
 	if g.syncDeadline != 0 && g.syncDeadline <= now {
 		due = append(due, timerEvent{g.syncDeadline, timerSync, ""})
 	}
+	// Stable: members' heartbeats keep join order at equal deadlines.
 	slices.SortStableFunc(due, func(a, b timerEvent) int {
-		switch {
-		case a.at != b.at:
-			return int(a.at - b.at)
-		case a.kind != b.kind:
-			return int(a.kind) - int(b.kind)
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
 		}
-		return 0
+		return cmp.Compare(a.kind, b.kind)
 	})
 	for _, ev := range due {
 		if g.state == StateDead {
