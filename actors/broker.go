@@ -235,6 +235,7 @@ func (b *Broker) onLeaderChange(shardID, leaderID, term uint64) {
 	b.mu.RUnlock()
 	if p != nil {
 		p.wake() // parked fetches re-check leadership
+		b.notifyGroupLeadership(p)
 	}
 	if leaderID == uint64(b.opts.NodeID) && shardID != raftgroup.ControllerShardID {
 		select {
@@ -370,6 +371,15 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 		return fmt.Errorf("spawning partition actor: %w", err)
 	}
 	p.pid = res.(*actor.PID)
+	if t.Name == OffsetsTopic {
+		gprops := actor.PropsFromProducer(func() actor.Actor { return &groupActor{p: p} })
+		res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: gprops}, 10*time.Second).Result()
+		if err != nil {
+			b.system.Root.Stop(p.pid)
+			return fmt.Errorf("spawning group coordinator actor: %w", err)
+		}
+		p.groupPID = res.(*actor.PID)
+	}
 	b.mu.Lock()
 	b.parts[a.ShardID] = p
 	b.byTP[topicPartition{t.Name, a.Partition}] = p
@@ -396,6 +406,9 @@ func (b *Broker) stopPartition(p *Partition, deleted bool) {
 		b.log.Warn("stopping partition", "topic", p.Topic, "partition", p.Index, "err", err)
 	}
 	b.system.Root.Stop(p.pid)
+	if p.groupPID != nil {
+		b.system.Root.Stop(p.groupPID)
+	}
 	p.stopped.Store(true)
 	p.wake()
 	if deleted {
@@ -585,6 +598,7 @@ func (b *Broker) CreatePartitions(ctx context.Context, name string, count int32,
 		return err
 	}
 	b.waitServing(ctx, b.Metadata().Topics[name])
+	go b.rebalanceGroupsOn(name)
 	return nil
 }
 

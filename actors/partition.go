@@ -26,6 +26,8 @@ type Partition struct {
 	dir string
 	sm  *partition.StateMachine
 	pid *actor.PID
+	// groupPID is the group coordinator actor of a __consumer_offsets replica.
+	groupPID *actor.PID
 
 	startedAt time.Time
 	hw        atomic.Int64
@@ -130,7 +132,9 @@ func (p *Partition) Leader() (bool, int32) {
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch from the epoch cache.
-func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) { return p.sm.EndOffsetForEpoch(epoch) }
+func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	return p.sm.EndOffsetForEpoch(epoch)
+}
 
 // Producers lists the partition's idempotent producers.
 func (p *Partition) Producers() []partition.ProducerInfo { return p.sm.Producers() }

@@ -204,6 +204,13 @@ var brokerDefaults = map[string]string{
 	"leader.imbalance.check.interval.seconds": "300",
 	"connections.max.idle.ms":                 "600000",
 	"log.flush.scheduler.interval.ms":         longMax,
+	"offsets.topic.replication.factor":        "3",
+	"offsets.topic.segment.bytes":             "104857600",
+	"offsets.retention.minutes":               "10080",
+	"group.min.session.timeout.ms":            "6000",
+	"group.max.session.timeout.ms":            "1800000",
+	"group.initial.rebalance.delay.ms":        "3000",
+	"group.max.size":                          "2147483647",
 	"offsets.topic.num.partitions":            "50",
 	"transaction.state.log.num.partitions":    "50",
 }

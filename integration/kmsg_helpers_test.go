@@ -1,6 +1,12 @@
 package integration
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 func newMaxTimestampRequest(topic string) *kmsg.ListOffsetsRequest {
 	req := kmsg.NewPtrListOffsetsRequest()
@@ -14,4 +20,10 @@ func newMaxTimestampRequest(topic string) *kmsg.ListOffsetsRequest {
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	return req
+}
+
+type kadmOffsetResponse = kadm.OffsetResponse
+
+func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
 }

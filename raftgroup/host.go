@@ -274,3 +274,16 @@ func (h *Host) WaitLeader(ctx context.Context, shardID uint64) (LeaderInfo, erro
 func (h *Host) TransferLeadership(shardID, target uint64) error {
 	return h.nh.RequestLeaderTransfer(shardID, target)
 }
+
+// Barrier waits until this replica has applied everything committed before
+// the call (a linearizable read): a new leader calls it before loading state
+// from its log.
+func (h *Host) Barrier(ctx context.Context, shardID uint64) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	_, err := h.nh.SyncRead(ctx, shardID, nil)
+	return err
+}

@@ -31,5 +31,16 @@ func init() {
 		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, handleIncrementalAlterConfigs},
 		kmsg.DescribeCluster.Int16():         {0, 1, handleDescribeCluster},
 		kmsg.OffsetForLeaderEpoch.Int16():    {2, 4, handleOffsetForLeaderEpoch},
+		kmsg.FindCoordinator.Int16():         {0, 4, handleFindCoordinator},
+		kmsg.JoinGroup.Int16():               {0, 9, handleJoinGroup},
+		kmsg.SyncGroup.Int16():               {0, 5, handleSyncGroup},
+		kmsg.Heartbeat.Int16():               {0, 4, handleHeartbeat},
+		kmsg.LeaveGroup.Int16():              {0, 5, handleLeaveGroup},
+		kmsg.OffsetCommit.Int16():            {0, 8, handleOffsetCommit},
+		kmsg.OffsetFetch.Int16():             {0, 8, handleOffsetFetch},
+		kmsg.DescribeGroups.Int16():          {0, 5, handleDescribeGroups},
+		kmsg.ListGroups.Int16():              {0, 4, handleListGroups},
+		kmsg.DeleteGroups.Int16():            {0, 2, handleDeleteGroups},
+		kmsg.OffsetDelete.Int16():            {0, 0, handleOffsetDelete},
 	}
 }

@@ -117,6 +117,15 @@ type reqCtx struct {
 	s        *Server
 	clientID string
 	p        *pending
+	remote   net.Addr
+}
+
+// clientHost is the client's address as Kafka reports it: "/ip".
+func (rc *reqCtx) clientHost() string {
+	if a, ok := rc.remote.(*net.TCPAddr); ok {
+		return "/" + a.IP.String()
+	}
+	return "/"
 }
 
 // later makes the response arrive from wait, called on the writer goroutine,
@@ -153,7 +162,7 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(r, body); err != nil {
 			return
 		}
-		p, err := s.handle(body)
+		p, err := s.handle(body, c.RemoteAddr())
 		if err != nil {
 			s.log.Warn("closing connection", "remote", c.RemoteAddr(), "reason", err)
 			return
@@ -167,7 +176,7 @@ func (s *Server) serveConn(c net.Conn) {
 }
 
 // handle decodes one request frame and runs its handler.
-func (s *Server) handle(body []byte) (*pending, error) {
+func (s *Server) handle(body []byte, remote net.Addr) (*pending, error) {
 	d, err := decodeRequest(body)
 	if err != nil {
 		return nil, err
@@ -181,7 +190,7 @@ func (s *Server) handle(body []byte) (*pending, error) {
 		p.resp = apiVersionsResponse(0, unsupportedVersion)
 		return p, nil
 	}
-	rc := &reqCtx{Context: s.ctx, s: s, clientID: d.clientID, p: p}
+	rc := &reqCtx{Context: s.ctx, s: s, clientID: d.clientID, p: p, remote: remote}
 	p.resp = handlers[d.key].fn(rc, d.req)
 	return p, nil
 }

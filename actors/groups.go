@@ -1,0 +1,348 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/samsa-io/samsa/coordinator"
+	"github.com/samsa-io/samsa/internal/batch"
+	"github.com/samsa-io/samsa/partition"
+)
+
+// OffsetsTopic is the internal topic that persists consumer groups.
+const OffsetsTopic = "__consumer_offsets"
+
+// groupActor runs the group coordinator of one __consumer_offsets partition
+// replica: while this broker leads the partition it holds a
+// coordinator.Coordinator loaded from the partition's records, and writes
+// group state back to it through the partition actor.
+type groupActor struct {
+	p       *Partition
+	coord   *coordinator.Coordinator
+	loading bool
+	loadGen int
+	epoch   int32
+	timer   *time.Timer
+	timerAt time.Time
+}
+
+// Messages of the group actor.
+type (
+	groupCallMsg struct {
+		fn   func(c *coordinator.Coordinator, now time.Time)
+		fail func(code int16)
+	}
+	groupLeadershipMsg struct{}
+	groupLoadedMsg     struct {
+		gen     int
+		epoch   int32
+		records []coordinator.Record
+		err     error
+	}
+	groupTickMsg       struct{}
+	groupCommitDoneMsg struct {
+		done func(error)
+		err  error
+	}
+)
+
+func (a *groupActor) Receive(ctx actor.Context) {
+	now := a.p.b.opts.Clock()
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.checkLeadership(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		a.unload()
+		return
+	case groupLeadershipMsg:
+		a.checkLeadership(ctx)
+	case *groupLoadedMsg:
+		a.loaded(ctx, m, now)
+	case *groupCallMsg:
+		switch {
+		case a.coord != nil:
+			m.fn(a.coord, now)
+		case a.loading:
+			m.fail(kerr.CoordinatorLoadInProgress.Code)
+		default:
+			m.fail(kerr.NotCoordinator.Code)
+		}
+	case groupTickMsg:
+		a.timerAt = time.Time{}
+		if a.coord != nil {
+			a.coord.Tick(now)
+		}
+		a.checkLeadership(ctx)
+	case *groupCommitDoneMsg:
+		m.done(m.err)
+	}
+	a.schedule(ctx)
+}
+
+// schedule arranges the next Tick: at the coordinator's next deadline, and
+// at least every second so lost leadership is noticed.
+func (a *groupActor) schedule(ctx actor.Context) {
+	next := time.Now().Add(time.Second)
+	if a.coord != nil {
+		if d := a.coord.NextDeadline(); !d.IsZero() && d.Before(next) {
+			next = d
+		}
+	}
+	if !a.timerAt.IsZero() && !next.Before(a.timerAt) {
+		return
+	}
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.timerAt = next
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	a.timer = time.AfterFunc(time.Until(next), func() { sys.Root.Send(self, groupTickMsg{}) })
+}
+
+func (a *groupActor) unload() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	if a.coord != nil {
+		a.coord.Unload()
+		a.coord = nil
+	}
+	a.loading = false
+}
+
+// checkLeadership loads the coordinator when this broker becomes the
+// partition's leader and unloads it when it stops being.
+func (a *groupActor) checkLeadership(ctx actor.Context) {
+	leader, epoch := a.p.Leader()
+	if !leader || a.p.stopped.Load() {
+		if a.coord != nil || a.loading {
+			a.unload()
+			a.loadGen++
+		}
+		return
+	}
+	if (a.coord != nil && a.epoch == epoch) || a.loading {
+		return
+	}
+	a.unload()
+	a.loading = true
+	a.loadGen++
+	gen, self, sys := a.loadGen, ctx.Self(), ctx.ActorSystem()
+	p := a.p
+	go func() {
+		// Everything committed before we became leader must be applied
+		// before we read the log.
+		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		msg := &groupLoadedMsg{gen: gen, epoch: epoch}
+		if msg.err = p.b.host.Barrier(bctx, p.ShardID); msg.err == nil {
+			msg.records, msg.err = readRecords(p.Log(), p.HighWatermark())
+		}
+		sys.Root.Send(self, msg)
+	}()
+}
+
+func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
+	if m.gen != a.loadGen {
+		return
+	}
+	a.loading = false
+	if m.err != nil {
+		a.p.b.log.Warn("loading group coordinator", "partition", a.p.Index, "err", m.err)
+		return // retried at the next tick
+	}
+	if leader, epoch := a.p.Leader(); !leader || epoch != m.epoch {
+		return
+	}
+	b := a.p.b
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	t := b.Metadata().Topics[OffsetsTopic]
+	cfg := coordinator.Config{
+		Commit:                a.commitFunc(self, sys),
+		MemberIDSuffix:        uuid.NewString,
+		Partition:             a.p.Index,
+		MinSessionTimeout:     time.Duration(b.settings.Int64("group.min.session.timeout.ms")) * time.Millisecond,
+		MaxSessionTimeout:     time.Duration(b.settings.Int64("group.max.session.timeout.ms")) * time.Millisecond,
+		InitialRebalanceDelay: time.Duration(b.settings.Int64("group.initial.rebalance.delay.ms")) * time.Millisecond,
+		MaxGroupSize:          int(b.settings.Int64("group.max.size")),
+		OffsetsRetention:      time.Duration(b.settings.Int64("offsets.retention.minutes")) * time.Minute,
+	}
+	if cfg.InitialRebalanceDelay == 0 {
+		cfg.InitialRebalanceDelay = -1 // Kafka's 0 means no delay
+	}
+	if t != nil {
+		cfg.NumPartitions = int32(len(t.Partitions))
+	}
+	c := coordinator.NewCoordinator(cfg)
+	for _, r := range m.records {
+		if err := c.Replay(r.Key, r.Value); err != nil {
+			b.log.Warn("skipping unreadable __consumer_offsets record", "partition", a.p.Index, "err", err)
+		}
+	}
+	c.CompleteLoad(now)
+	a.coord, a.epoch = c, m.epoch
+}
+
+// commitFunc writes coordinator records as one batch through the partition
+// actor (acks=all) and hands the outcome back to this actor.
+func (a *groupActor) commitFunc(self *actor.PID, sys *actor.ActorSystem) coordinator.CommitFunc {
+	p := a.p
+	return func(records []coordinator.Record, done func(error)) {
+		now := p.b.opts.Clock().UnixMilli()
+		h := batch.Header{LastOffsetDelta: int32(len(records) - 1), FirstTimestamp: now, MaxTimestamp: now,
+			ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+		recs := make([]batch.Record, len(records))
+		for i, r := range records {
+			recs[i] = batch.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+		}
+		b, err := batch.Build(h, recs)
+		if err != nil {
+			done(kerr.UnknownServerError)
+			return
+		}
+		bh, _ := batch.ParseHeader(b)
+		p.Produce(b, bh, -1, func(res ProduceResult) {
+			var err error
+			if res.ErrorCode != 0 {
+				if ke := kerr.ErrorForCode(res.ErrorCode); ke != nil {
+					err = ke
+				} else {
+					err = kerr.UnknownServerError
+				}
+			}
+			sys.Root.Send(self, &groupCommitDoneMsg{done: done, err: err})
+		})
+	}
+}
+
+// readRecords reads every record of a __consumer_offsets partition below end.
+func readRecords(l *partition.Log, end int64) ([]coordinator.Record, error) {
+	if l == nil {
+		return nil, errors.New("partition log not open")
+	}
+	var out []coordinator.Record
+	for off := l.StartOffset(); off < end; {
+		data, err := l.Read(off, 1<<20, end, true)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == 0 {
+			break
+		}
+		for len(data) > 0 {
+			b, rest, h, err := batch.Next(data)
+			if err != nil {
+				return nil, err
+			}
+			data = rest
+			if !h.IsControl() {
+				_, recs, err := batch.Records(b)
+				if err != nil {
+					return nil, err
+				}
+				for _, r := range recs {
+					if h.BaseOffset+int64(r.OffsetDelta) >= off {
+						out = append(out, coordinator.Record{Key: r.Key, Value: r.Value})
+					}
+				}
+			}
+			off = h.LastOffset() + 1
+		}
+	}
+	return out, nil
+}
+
+// WithGroupCoordinator runs fn on the actor of the coordinator that owns
+// groupID if this broker is that coordinator, else calls fail with
+// NOT_COORDINATOR (or COORDINATOR_LOAD_IN_PROGRESS while it loads).
+func (b *Broker) WithGroupCoordinator(groupID string, fn func(c *coordinator.Coordinator, now time.Time), fail func(code int16)) {
+	t := b.Metadata().Topics[OffsetsTopic]
+	if t == nil {
+		fail(kerr.CoordinatorNotAvailable.Code)
+		return
+	}
+	idx := coordinator.PartitionFor(groupID, int32(len(t.Partitions)))
+	p := b.Partition(OffsetsTopic, idx)
+	if p == nil || p.groupPID == nil {
+		fail(kerr.NotCoordinator.Code)
+		return
+	}
+	b.system.Root.Send(p.groupPID, &groupCallMsg{fn: fn, fail: fail})
+}
+
+// EachGroupCoordinator runs fn on every coordinator this broker has loaded
+// and returns when all have run (ListGroups).
+func (b *Broker) EachGroupCoordinator(ctx context.Context, fn func(c *coordinator.Coordinator, now time.Time)) {
+	b.mu.RLock()
+	var pids []*actor.PID
+	for _, p := range b.parts {
+		if p.groupPID != nil {
+			pids = append(pids, p.groupPID)
+		}
+	}
+	b.mu.RUnlock()
+	done := make(chan struct{}, len(pids))
+	for _, pid := range pids {
+		b.system.Root.Send(pid, &groupCallMsg{
+			fn:   func(c *coordinator.Coordinator, now time.Time) { fn(c, now); done <- struct{}{} },
+			fail: func(int16) { done <- struct{}{} },
+		})
+	}
+	for range pids {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// GroupCoordinatorFor returns the broker that coordinates groupID, creating
+// __consumer_offsets on first use as Kafka does.
+func (b *Broker) GroupCoordinatorFor(ctx context.Context, groupID string) (int32, error) {
+	t := b.Metadata().Topics[OffsetsTopic]
+	if t == nil {
+		rf := int16(b.settings.Int64("offsets.topic.replication.factor"))
+		if live := int16(len(b.liveBrokerIDs())); rf > live {
+			rf = live
+		}
+		var err error
+		t, err = b.CreateTopic(ctx, OffsetsTopic, int32(b.settings.Int64("offsets.topic.num.partitions")), rf,
+			map[string]string{"cleanup.policy": "compact", "segment.bytes": b.settings.String("offsets.topic.segment.bytes")}, false)
+		if ErrorCode(err) == kerr.TopicAlreadyExists.Code {
+			t, err = b.Metadata().Topics[OffsetsTopic], nil
+		}
+		if err != nil || t == nil {
+			return -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", OffsetsTopic, err)
+		}
+	}
+	a := t.Partitions[coordinator.PartitionFor(groupID, int32(len(t.Partitions)))]
+	leader, _, ok := b.PartitionLeader(a.ShardID)
+	if !ok {
+		return -1, errorf(kerr.CoordinatorNotAvailable, "")
+	}
+	return leader, nil
+}
+
+// notifyGroupLeadership tells a __consumer_offsets replica's group actor to
+// re-check leadership.
+func (b *Broker) notifyGroupLeadership(p *Partition) {
+	if p.groupPID != nil {
+		b.system.Root.Send(p.groupPID, groupLeadershipMsg{})
+	}
+}
+
+// rebalanceGroupsOn triggers a rebalance of every local group subscribed to
+// topic (its partition count grew).
+func (b *Broker) rebalanceGroupsOn(topic string) {
+	b.EachGroupCoordinator(context.Background(), func(c *coordinator.Coordinator, now time.Time) {
+		for _, g := range c.GroupsSubscribedTo(topic) {
+			c.TriggerRebalance(now, g)
+		}
+	})
+}
