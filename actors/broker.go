@@ -236,6 +236,9 @@ func (b *Broker) onLeaderChange(shardID, leaderID, term uint64) {
 	if p != nil {
 		p.wake() // parked fetches re-check leadership
 		b.notifyGroupLeadership(p)
+		if leaderID == uint64(b.opts.NodeID) {
+			b.system.Root.Send(p.pid, leaderMsg{})
+		}
 	}
 	if leaderID == uint64(b.opts.NodeID) && shardID != raftgroup.ControllerShardID {
 		select {
@@ -657,6 +660,13 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 	if m, ok := ctx.Message().(*spawnChild); ok {
 		ctx.Respond(ctx.Spawn(m.props))
 	}
+}
+
+// nextRequestID returns a proposal request ID unique across the cluster
+// (the node ID in the top bits), so a follower's log never announces an
+// entry as another broker's request.
+func (b *Broker) nextRequestID() uint64 {
+	return uint64(b.opts.NodeID)<<48 | b.reqID.Add(1)&(1<<48-1)
 }
 
 // ControllerLeader returns the broker leading the controller shard.

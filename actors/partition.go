@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type Partition struct {
 	groupPID *actor.PID
 
 	startedAt time.Time
+	inflight  atomic.Int64 // proposals awaiting their Raft result
 	hw        atomic.Int64
 	stopped   atomic.Bool
 	cfg       atomic.Pointer[map[string]string]
@@ -167,10 +169,40 @@ type produceMsg struct {
 	header batch.Header
 	acks   int16
 	cb     func(ProduceResult)
+	done   atomic.Bool
+}
+
+// reply answers the producer once; later answers (a result after an acks=1
+// answer, a failure after success) are dropped.
+func (m *produceMsg) reply(r ProduceResult) {
+	if m.done.CompareAndSwap(false, true) {
+		m.cb(r)
+	}
+}
+
+func (m *produceMsg) fail(code int16, msg string) {
+	m.reply(ProduceResult{ErrorCode: code, ErrorMessage: msg, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 }
 
 type flushMsg struct{}
 type panicMsg struct{}
+
+// leaderMsg tells the actor its partition's leadership changed, so a new
+// leader seeds its Decider before the first produce arrives.
+type leaderMsg struct{}
+
+// deciderReady carries a leader's Decider, seeded once everything from
+// earlier terms has applied.
+type deciderReady struct {
+	term uint64
+	d    *partition.Decider
+	err  error
+}
+
+// proposalDone reports a finished proposal; diverged means the state
+// machine's decisions differed from the Decider's (or the entry was lost),
+// so the Decider must be rebuilt.
+type proposalDone struct{ diverged bool }
 
 // maxProposalBytes caps how many batches one Raft entry carries.
 const maxProposalBytes = 8 << 20
@@ -182,35 +214,68 @@ const proposalTimeout = 30 * time.Second
 // partitionActor turns produce messages into Raft proposals. Messages that
 // queue up while the actor works are coalesced into one proposal: the first
 // one schedules a flush message behind the ones already in the mailbox.
+//
+// As leader it decides each batch before proposing it (partition.Decider):
+// the offset it will get, or that it is a duplicate or out of sequence. The
+// state machine makes the same decisions when the entry applies; acks=1 is
+// answered with the decided offset as soon as this broker's Raft log has
+// the entry durably, before followers have it.
 type partitionActor struct {
 	p         *Partition
 	pending   []*produceMsg
 	scheduled bool
+
+	decider     *partition.Decider
+	deciderTerm uint64
+	preparing   bool
 }
 
 func (a *partitionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *produceMsg:
 		if err := a.check(m); err != nil {
-			m.cb(ProduceResult{ErrorCode: err.Code, ErrorMessage: err.Message, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+			m.fail(err.Code, err.Message)
 			return
 		}
 		a.pending = append(a.pending, m)
-		if !a.scheduled {
-			a.scheduled = true
-			ctx.Send(ctx.Self(), flushMsg{})
-		}
+		a.scheduleFlush(ctx)
 	case flushMsg:
 		a.scheduled = false
-		a.flush()
+		a.flush(ctx)
+	case *deciderReady:
+		a.preparing = false
+		if m.err == nil {
+			if _, term := a.p.Leader(); uint64(term) == m.term {
+				a.decider, a.deciderTerm = m.d, m.term
+			}
+		}
+		a.scheduleFlush(ctx)
+	case proposalDone:
+		if m.diverged {
+			a.decider = nil
+		}
+		if len(a.pending) > 0 {
+			a.scheduleFlush(ctx)
+		}
+	case leaderMsg:
+		if leader, epoch := a.p.Leader(); leader && (a.decider == nil || a.deciderTerm != uint64(epoch)) && !a.preparing && a.p.inflight.Load() == 0 {
+			a.prepareDecider(ctx, uint64(epoch))
+		}
 	case panicMsg:
 		panic("injected partition actor panic")
 	case *actor.Restarting, *actor.Stopping:
 		// Fail what we hold rather than leave producers waiting.
 		for _, m := range a.pending {
-			m.cb(ProduceResult{ErrorCode: kerr.NotLeaderForPartition.Code, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+			m.fail(kerr.NotLeaderForPartition.Code, "")
 		}
 		a.pending = nil
+	}
+}
+
+func (a *partitionActor) scheduleFlush(ctx actor.Context) {
+	if !a.scheduled && len(a.pending) > 0 {
+		a.scheduled = true
+		ctx.Send(ctx.Self(), flushMsg{})
 	}
 }
 
@@ -252,58 +317,138 @@ func hasNullKey(b []byte) bool {
 	return false
 }
 
-func (a *partitionActor) flush() {
-	pending := a.pending
-	a.pending = nil
-	if len(pending) == 0 {
+// prepareDecider seeds a Decider for this term once the state machine has
+// applied everything committed before it (a Raft read barrier).
+func (a *partitionActor) prepareDecider(ctx actor.Context, term uint64) {
+	a.preparing = true
+	self, sys, p := ctx.Self(), ctx.ActorSystem(), a.p
+	go func() {
+		bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		msg := &deciderReady{term: term}
+		if msg.err = p.b.host.Barrier(bctx, p.ShardID); msg.err == nil {
+			msg.d = p.sm.LeaderView()
+		}
+		sys.Root.Send(self, msg)
+	}()
+}
+
+func (a *partitionActor) flush(ctx actor.Context) {
+	if len(a.pending) == 0 {
 		return
 	}
-	leader, term := a.p.Leader()
+	leader, epoch := a.p.Leader()
+	term := uint64(epoch)
 	if !leader {
-		for _, m := range pending {
-			m.cb(ProduceResult{ErrorCode: kerr.NotLeaderForPartition.Code, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+		for _, m := range a.pending {
+			m.fail(kerr.NotLeaderForPartition.Code, "")
+		}
+		a.pending, a.decider = nil, nil
+		return
+	}
+	if a.decider == nil || a.deciderTerm != term {
+		// Seed (or re-seed) the Decider only when none of our proposals is
+		// in flight, so the state machine's state is complete.
+		if !a.preparing && a.p.inflight.Load() == 0 {
+			a.prepareDecider(ctx, term)
 		}
 		return
 	}
+	pending := a.pending
+	a.pending = nil
 	var flags byte
-	if a.p.b.settings.TopicValue(a.p.configs(), "message.timestamp.type") == "LogAppendTime" {
+	logAppendTime := a.p.b.settings.TopicValue(a.p.configs(), "message.timestamp.type") == "LogAppendTime"
+	if logAppendTime {
 		flags |= partition.AppendFlagLogAppendTime
 	}
 	now := a.p.b.opts.Clock().UnixMilli()
 	for len(pending) > 0 {
-		n, size := 0, 0
-		for n < len(pending) && (n == 0 || size+len(pending[n].batch) <= maxProposalBytes) {
-			size += len(pending[n].batch)
-			n++
-		}
-		group := pending[:n]
-		pending = pending[n:]
-		cmd := partition.AppendCommand{RequestID: a.p.b.reqID.Add(1), LeaderEpoch: int32(term), TimestampMs: now, Flags: flags}
-		for _, m := range group {
-			cmd.Batches = append(cmd.Batches, m.batch)
-		}
-		rs, err := a.p.b.host.Propose(a.p.ShardID, cmd.Encode(), proposalTimeout)
-		if err != nil {
-			code := kerr.NotLeaderForPartition.Code
-			if err == dragonboat.ErrSystemBusy {
-				code = kerr.RequestTimedOut.Code
+		var group []*produceMsg
+		var predicted []int64
+		size := 0
+		for len(pending) > 0 && (len(group) == 0 || size+len(pending[0].batch) <= maxProposalBytes) {
+			m := pending[0]
+			pending = pending[1:]
+			off, appended, code := a.decider.Decide(&m.header, now)
+			switch {
+			case code != 0:
+				m.fail(code, "")
+			case !appended:
+				// A retry of a batch already decided: its original offset.
+				m.reply(ProduceResult{BaseOffset: off, LogAppendTime: -1, LogStartOffset: a.p.LogStartOffset()})
+			default:
+				group = append(group, m)
+				predicted = append(predicted, off)
+				size += len(m.batch)
 			}
-			for _, m := range group {
-				m.cb(ProduceResult{ErrorCode: code, ErrorMessage: err.Error(), BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
-			}
+		}
+		a.decider.EndEntry(now)
+		if len(group) == 0 {
 			continue
 		}
-		go a.p.await(rs, group)
+		a.propose(ctx, term, now, flags, logAppendTime, group, predicted)
 	}
 }
 
-// await waits for a proposal outside the actor and answers its producers.
-func (p *Partition) await(rs *dragonboat.RequestState, group []*produceMsg) {
+func (a *partitionActor) propose(ctx actor.Context, term uint64, now int64, flags byte, logAppendTime bool, group []*produceMsg, predicted []int64) {
+	p := a.p
+	reqID := p.b.nextRequestID()
+	cmd := partition.AppendCommand{RequestID: reqID, LeaderEpoch: int32(term), TimestampMs: now, Flags: flags}
+	acks1 := false
+	for _, m := range group {
+		cmd.Batches = append(cmd.Batches, m.batch)
+		acks1 = acks1 || m.acks == 1
+	}
+	if acks1 {
+		lat := int64(-1)
+		if logAppendTime {
+			lat = now
+		}
+		p.b.host.OnPersisted(p.ShardID, reqID, func() {
+			lso := p.LogStartOffset()
+			for i, m := range group {
+				if m.acks == 1 {
+					m.reply(ProduceResult{BaseOffset: predicted[i], LogAppendTime: lat, LogStartOffset: lso})
+				}
+			}
+		})
+	}
+	rs, err := p.b.host.Propose(p.ShardID, cmd.Encode(), proposalTimeout)
+	if err != nil {
+		p.b.host.CancelPersisted(p.ShardID, reqID)
+		code := kerr.NotLeaderForPartition.Code
+		if err == dragonboat.ErrSystemBusy {
+			code = kerr.RequestTimedOut.Code
+		}
+		for _, m := range group {
+			m.fail(code, err.Error())
+		}
+		// The Decider counted these batches: rebuild it.
+		a.decider = nil
+		return
+	}
+	p.inflight.Add(1)
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	go func() {
+		diverged := p.await(rs, group, predicted)
+		p.b.host.CancelPersisted(p.ShardID, reqID)
+		// Counted on the partition, not the actor, so an actor restarted
+		// meanwhile still waits for these before seeding a Decider.
+		p.inflight.Add(-1)
+		sys.Root.Send(self, proposalDone{diverged: diverged})
+	}()
+}
+
+// await waits for a proposal outside the actor and answers its producers
+// (acks=1 ones already have their answer, unless the entry never reached
+// this broker's log). It reports whether the outcome differed from the
+// Decider's prediction.
+func (p *Partition) await(rs *dragonboat.RequestState, group []*produceMsg, predicted []int64) bool {
 	r := <-rs.ResultC()
 	rs.Release()
 	fail := func(code int16, msg string) {
 		for _, m := range group {
-			m.cb(ProduceResult{ErrorCode: code, ErrorMessage: msg, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+			m.fail(code, msg)
 		}
 	}
 	switch {
@@ -311,21 +456,30 @@ func (p *Partition) await(rs *dragonboat.RequestState, group []*produceMsg) {
 		results, err := partition.DecodeResults(r.GetResult().Data)
 		if err != nil || len(results) != len(group) {
 			fail(kerr.CorruptMessage.Code, "partition rejected the proposal")
-			return
+			return true
 		}
 		lso := p.LogStartOffset()
+		diverged := false
 		for i, m := range group {
 			res := results[i]
-			out := ProduceResult{ErrorCode: res.ErrorCode, BaseOffset: res.BaseOffset, LogAppendTime: res.LogAppendTime, LogStartOffset: lso}
 			if res.ErrorCode != 0 {
-				out.BaseOffset, out.LogAppendTime, out.LogStartOffset = -1, -1, -1
+				m.fail(res.ErrorCode, "")
+				diverged = true
+				continue
 			}
-			m.cb(out)
+			if res.BaseOffset != predicted[i] {
+				diverged = true
+				p.b.log.Warn("partition leader mispredicted an offset", "topic", p.Topic, "partition", p.Index,
+					"predicted", predicted[i], "applied", res.BaseOffset)
+			}
+			m.reply(ProduceResult{BaseOffset: res.BaseOffset, LogAppendTime: res.LogAppendTime, LogStartOffset: lso})
 		}
+		return diverged
 	case r.Timeout():
 		fail(kerr.RequestTimedOut.Code, "replication timed out")
 	default:
 		// Dropped, terminated, aborted: leadership moved or the shard stopped.
 		fail(kerr.NotLeaderForPartition.Code, "")
 	}
+	return true
 }

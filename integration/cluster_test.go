@@ -194,13 +194,17 @@ func TestClusterGracefulShutdown(t *testing.T) {
 // waitISR waits until partition 0 of topic has n in-sync replicas.
 func waitISR(t *testing.T, ctx context.Context, addr, topic string, n int) {
 	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		td, err := newAdmin(t, addr).ListTopics(ctx, topic)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		adm := newAdmin(t, addr)
+		td, err := adm.ListTopics(wctx, topic)
+		cancel()
 		if err == nil && len(td[topic].Partitions) > 0 && len(td[topic].Partitions[0].ISR) == n {
 			return
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("ISR of %s never reached %d: %+v", topic, n, td[topic].Partitions)
+		if time.Now().After(deadline) {
+			t.Fatalf("ISR of %s never reached %d: %+v (%v)", topic, n, td[topic].Partitions, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -310,6 +314,19 @@ func TestClusterISRShrinkAndMinInsync(t *testing.T) {
 	rest := c.addrs(int(follower))
 	waitISR(t, ctx, rest, "loose", 2)
 	waitISR(t, ctx, rest, "strict", 2)
+	// A paused broker accepts connections and never answers: clients
+	// would hang on it while metadata still lists it. It drops out after
+	// broker.session.timeout.ms.
+	for {
+		md, err := newAdmin(t, rest).BrokerMetadata(ctx)
+		if err == nil && len(md.Brokers) == 2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the paused broker never left the metadata")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	if got := produceN(t, ctx, rest, "loose", 0, 1000, 0, nil); len(got) != 1000 {
 		t.Fatalf("acks=all with 2 of 3 in sync: %d of 1000 acknowledged", len(got))
@@ -345,5 +362,96 @@ func TestClusterISRShrinkAndMinInsync(t *testing.T) {
 	waitISR(t, ctx, c.procs[0].addr, "strict", 3)
 	if err := newClient(t, c.addrs(0), kgo.DefaultProduceTopic("strict")).ProduceSync(ctx, &kgo.Record{Value: []byte("y")}).FirstErr(); err != nil {
 		t.Fatalf("after SIGCONT: %v", err)
+	}
+}
+
+// produceRaw sends one batch with the given acks straight to a broker and
+// returns the partition's answer.
+func produceRaw(t *testing.T, ctx context.Context, cl *kgo.Client, node int32, topic string, acks int16, records []byte) (kmsg.ProduceResponseTopicPartition, error) {
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = acks, 2000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(node)))
+	if err != nil {
+		return kmsg.ProduceResponseTopicPartition{}, err
+	}
+	return resp.Topics[0].Partitions[0], nil
+}
+
+// TestClusterAcks1LossWindow shows Kafka's acks=1 window: with both
+// followers down, the leader answers an acks=1 write once its own log has
+// it, while an acks=all write is not acknowledged; when that leader dies
+// before replicating, the acks=1 write is gone.
+func TestClusterAcks1LossWindow(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := testContext(t, 3*time.Minute)
+	const topic = "window"
+	if _, err := newAdmin(t, c.procs[0].addr).CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitISR(t, ctx, c.procs[0].addr, topic, 3)
+	if got := produceN(t, ctx, c.addrs(0), topic, 0, 100, 0, nil); len(got) != 100 {
+		t.Fatal("warm-up writes not acknowledged")
+	}
+	leader := leaderOf(t, ctx, newAdmin(t, c.procs[0].addr), topic, 0)
+	// kgo sends issued produce requests with the client's own acks.
+	cl := newClient(t, c.procs[leader-1].addr, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	clAll := newClient(t, c.procs[leader-1].addr)
+	for _, x := range []*kgo.Client{cl, clAll} {
+		if err := x.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The leader has served acks=1 in this term before the fault.
+	if r, err := produceRaw(t, ctx, cl, leader, topic, 1, validBatch()); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("acks=1 before the fault: %v %+v", err, r)
+	} else {
+		t.Logf("pre-fault acks=1 at %d (leader %d)", r.BaseOffset, leader)
+	}
+	var followers []int
+	for i := range c.procs {
+		if int32(i+1) != leader {
+			followers = append(followers, i+1)
+		}
+	}
+	// Kill both followers (a paused process would still take Raft
+	// messages into its socket buffers; a dead one takes nothing).
+	for _, f := range followers {
+		c.procs[f-1].kill()
+	}
+	// Within the election timeout the leader still leads: acks=1 is
+	// answered from its own log; acks=all cannot be.
+	r1, err := produceRaw(t, ctx, cl, leader, topic, 1, validBatch())
+	if err != nil || r1.ErrorCode != 0 {
+		t.Fatalf("acks=1 with the followers down: %v %+v", err, r1)
+	}
+	rAll, err := produceRaw(t, ctx, clAll, leader, topic, -1, validBatch())
+	if err == nil && rAll.ErrorCode == 0 {
+		t.Fatalf("acks=all acknowledged without any follower: %+v", rAll)
+	}
+	t.Logf("acks=1 answered at offset %d; acks=all: %v / error code %d", r1.BaseOffset, err, rAll.ErrorCode)
+	// The leader dies before replicating; the followers come back and
+	// elect a leader from what they have.
+	c.procs[leader-1].kill()
+	for _, f := range followers {
+		c.procs[f-1] = c.start(t, f)
+	}
+	rest := c.addrs(int(leader))
+	ends, err := newAdmin(t, rest).ListEndOffsets(ctx, topic)
+	for err != nil || ends.Error() != nil {
+		time.Sleep(200 * time.Millisecond)
+		ends, err = newAdmin(t, rest).ListEndOffsets(ctx, topic)
+	}
+	o, _ := ends.Lookup(topic, 0)
+	if o.Offset > r1.BaseOffset {
+		t.Fatalf("end offset %d: the acks=1 write at %d survived, but no follower could have had it", o.Offset, r1.BaseOffset)
+	}
+	if o.Offset != r1.BaseOffset {
+		t.Fatalf("end offset %d after failover, want %d (everything before the lost write)", o.Offset, r1.BaseOffset)
 	}
 }

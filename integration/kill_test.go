@@ -78,13 +78,14 @@ func produceN(t *testing.T, ctx context.Context, addr, topic string, from, to ui
 	var mu sync.Mutex
 	acked := make(map[uint64]bool, to-from)
 	var n atomic.Int64
-	var stopOnce sync.Once
+	var stopOnce, errOnce sync.Once
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for id := from; id < to && pctx.Err() == nil; id++ {
 		id := id
 		cl.Produce(pctx, &kgo.Record{Key: []byte(strconv.FormatUint(id, 10)), Value: recordValue(id, 100)}, func(_ *kgo.Record, err error) {
 			if err != nil {
+				errOnce.Do(func() { t.Logf("produce to %s: first error: %v", topic, err) })
 				return
 			}
 			mu.Lock()

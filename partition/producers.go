@@ -155,3 +155,47 @@ func (ps *producerState) clone() map[int64]*producerEntry {
 	}
 	return m
 }
+
+// decide is the one idempotence decision, shared by the state machine and
+// the leader's Decider so both reach the same answer: the batch is refused
+// (code), is a retry of a recent batch (its first offset, not appended), or
+// is appended at next and recorded.
+func (ps *producerState) decide(h *batch.Header, next, nowMs int64) (offset int64, appended bool, code int16) {
+	dup, dupOffset, code := ps.check(h)
+	if code != 0 {
+		return 0, false, code
+	}
+	if dup {
+		return dupOffset, false, 0
+	}
+	ps.record(h, next, nowMs)
+	return next, true, 0
+}
+
+// Decider predicts, on the partition leader, what the state machine will
+// decide for each batch it is about to propose: the offset it will get, or
+// that it is a duplicate or refused. acks=1 answers with the prediction as
+// soon as the leader's own log has the entry. The prediction is exact while
+// the leader's proposals apply in order, which Raft guarantees for a leader
+// that keeps its term; a leader that loses its term loses the prediction
+// with it, as a Kafka leader's acks=1 writes are lost when it fails.
+type Decider struct {
+	next         int64
+	ps           *producerState
+	expirationMs int64
+}
+
+// Decide returns the batch's predicted offset and whether it will be appended.
+func (d *Decider) Decide(h *batch.Header, nowMs int64) (offset int64, appended bool, code int16) {
+	offset, appended, code = d.ps.decide(h, d.next, nowMs)
+	if appended {
+		d.next += int64(h.LastOffsetDelta) + 1
+	}
+	return offset, appended, code
+}
+
+// EndEntry mirrors the state machine's per-entry producer expiry.
+func (d *Decider) EndEntry(nowMs int64) { d.ps.expire(nowMs, d.expirationMs) }
+
+// Next is the offset the next appended batch will get.
+func (d *Decider) Next() int64 { return d.next }

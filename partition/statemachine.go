@@ -195,6 +195,20 @@ func (s *StateMachine) SetConfig(cfg Config) {
 // SetProducerIDExpiration sets producer.id.expiration.ms.
 func (s *StateMachine) SetProducerIDExpiration(ms int64) { s.producerExpirationMs.Store(ms) }
 
+// LeaderView returns the log end offset and a copy of the producer state,
+// taken together. A new leader seeds its Decider with it once everything
+// before its term has applied, and from then decides batches exactly as this
+// state machine will apply them.
+func (s *StateMachine) LeaderView() *Decider {
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
+	next := int64(0)
+	if l := s.log.Load(); l != nil {
+		next = l.NextOffset()
+	}
+	return &Decider{next: next, ps: &producerState{m: s.producers.clone()}, expirationMs: s.producerExpirationMs.Load()}
+}
+
 // Producers lists the idempotent producers known to this partition.
 func (s *StateMachine) Producers() []ProducerInfo {
 	s.prodMu.Lock()
@@ -355,13 +369,13 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				r.ErrorCode = kerr.CorruptMessage.Code
 				continue
 			}
-			dup, dupOffset, code := s.producers.check(&h)
+			offset, appended, code := s.producers.decide(&h, next, cmd.TimestampMs)
 			if code != 0 {
 				r.ErrorCode = code
 				continue
 			}
-			if dup {
-				r.BaseOffset = dupOffset
+			if !appended {
+				r.BaseOffset = offset // a retry of a batch already written
 				continue
 			}
 			start := len(buf)
@@ -380,22 +394,24 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				s.epochs = append(s.epochs, epochEntry{Epoch: cmd.LeaderEpoch, StartOffset: next})
 				s.epochMu.Unlock()
 			}
-			s.producers.record(&h, next, cmd.TimestampMs)
 			next += int64(h.LastOffsetDelta) + 1
 		}
+		// Expiry runs per entry, with the entry's own time, so replicas
+		// that batch entries into Update calls differently still agree.
+		s.producers.expire(cmd.TimestampMs, s.producerExpirationMs.Load())
 		e.Result = sm.Result{Value: uint64(len(results)), Data: encodeResults(results)}
 	}
-	if nowMs > 0 {
-		s.producers.expire(nowMs, s.producerExpirationMs.Load())
-	}
-	s.prodMu.Unlock()
 	if len(buf) > 0 {
 		if err := l.Append(buf, nowMs); err != nil {
+			s.prodMu.Unlock()
 			// The log is unusable; dragonboat stops the replica on error,
 			// which is better than acknowledging writes we did not store.
 			return nil, fmt.Errorf("partition %s: append: %w", s.dir, err)
 		}
 	}
+	// Held across the append so LeaderView sees offsets and producer state
+	// of the same moment.
+	s.prodMu.Unlock()
 	if cap(buf) <= 4<<20 {
 		s.buf = buf[:0]
 	} else {

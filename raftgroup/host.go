@@ -96,6 +96,7 @@ type Host struct {
 
 	mu      sync.Mutex
 	leaders map[uint64]LeaderInfo
+	persist *persistRegistry
 }
 
 // LeaderInfo is a shard's known leader and term (the Kafka leader epoch).
@@ -119,7 +120,7 @@ func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
 func Start(cfg Config) (*Host, error) {
 	cfg.setDefaults()
 	quietLoggers()
-	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo)}
+	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo), persist: &persistRegistry{waiters: map[persistKey]func(){}}}
 	logdb := config.GetTinyMemLogDBConfig()
 	// tan allocates one write buffer per LogDB shard (16); they grow on
 	// demand, so a small start keeps an idle broker small.
@@ -132,7 +133,7 @@ func Start(cfg Config) (*Host, error) {
 		RaftAddress:       cfg.RaftAddr,
 		RaftEventListener: leaderListener{h},
 		Expert: config.ExpertConfig{
-			LogDBFactory: tan.Factory,
+			LogDBFactory: notifyingFactory{inner: tan.Factory, reg: h.persist},
 			LogDB:        logdb,
 			Engine: config.EngineConfig{
 				ExecShards: 4, CommitShards: 4, ApplyShards: 8, SnapshotShards: 4, CloseShards: 4,
