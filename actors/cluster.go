@@ -13,10 +13,7 @@ import (
 // hold) and a periodic replica report (liveness and the ISR).
 func (b *Broker) reportLoop() {
 	defer b.wg.Done()
-	interval := time.Second
-	if lag := time.Duration(b.settings.Int64("replica.lag.time.max.ms")) * time.Millisecond; lag > 0 && lag/3 < interval {
-		interval = lag / 3
-	}
+	interval := b.reportInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	lastRebalance := time.Now()
@@ -38,6 +35,28 @@ func (b *Broker) reportLoop() {
 			}
 		}
 	}
+}
+
+// reportInterval is how often replica reports go out: every second, or a
+// third of replica.lag.time.max.ms if that is shorter.
+func (b *Broker) reportInterval() time.Duration {
+	interval := time.Second
+	if lag := time.Duration(b.settings.Int64("replica.lag.time.max.ms")) * time.Millisecond; lag > 0 && lag/3 < interval {
+		interval = lag / 3
+	}
+	return interval
+}
+
+// reportedRecently: the broker's last report is at most one and a half
+// report intervals old. Leadership only moves to such a broker: handing it
+// to one that just died would stall the partition until the transfer times
+// out, and broker.session.timeout.ms is far too slow a signal for that.
+func (b *Broker) reportedRecently(node int32) bool {
+	last, ok := b.host.BrokerLastSeen(node)
+	if !ok {
+		return false
+	}
+	return time.Duration(b.opts.Clock().UnixMilli()-last)*time.Millisecond <= b.reportInterval()*3/2
 }
 
 // freshPartition is how long after this broker starts a replica it moves
@@ -67,7 +86,7 @@ func (b *Broker) preferredLeaders(all bool) {
 			}
 			pref := a.Replicas[0]
 			for _, r := range b.InSyncReplicas(a) {
-				if r == pref && b.brokerAlive(pref) {
+				if r == pref && b.reportedRecently(pref) {
 					_ = b.host.TransferLeadership(a.ShardID, uint64(pref))
 				}
 			}
@@ -198,7 +217,7 @@ func (b *Broker) transferLeadership(wait time.Duration) {
 			}
 			isr := b.InSyncReplicas(a)
 			for _, r := range append(isr, a.Replicas...) {
-				if r != b.opts.NodeID {
+				if r != b.opts.NodeID && b.reportedRecently(r) {
 					if err := b.host.TransferLeadership(a.ShardID, uint64(r)); err == nil {
 						moving = append(moving, a.ShardID)
 					}
