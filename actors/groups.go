@@ -105,9 +105,13 @@ func (a *groupActor) schedule(ctx actor.Context) {
 }
 
 func (a *groupActor) unload() {
+	// Forget the stopped timer too: schedule only arms a timer earlier than
+	// timerAt, so a stale timerAt would stop the ticks for good — and with
+	// them the retry of a failed load.
 	if a.timer != nil {
 		a.timer.Stop()
 	}
+	a.timerAt = time.Time{}
 	if a.coord != nil {
 		a.coord.Unload()
 		a.coord = nil
