@@ -313,6 +313,7 @@ func (b *Broker) reconcile() {
 			b.log.Error("starting partition", "topic", w.t.Name, "partition", w.a.Partition, "err", err)
 		}
 	}
+	b.runElections()
 }
 
 const partitionMetadataFile = "partition.metadata"

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/samsa-io/samsa/raftgroup"
 )
 
@@ -26,6 +28,7 @@ func (b *Broker) reportLoop() {
 		case <-t.C:
 			b.publishLeaders()
 			b.publishReport()
+			b.runElections() // retried until the new leader reports
 			all := time.Since(lastRebalance) >= time.Duration(b.settings.Int64("leader.imbalance.check.interval.seconds"))*time.Second
 			if all {
 				lastRebalance = time.Now()
@@ -47,8 +50,8 @@ func (b *Broker) reportInterval() time.Duration {
 	return interval
 }
 
-// reportedRecently: the broker's last report is at most one and a half
-// report intervals old. Leadership only moves to such a broker: handing it
+// reportedRecently: the broker's last report is at most two and a half
+// report intervals old (one missed report is tolerated). Leadership only moves to such a broker: handing it
 // to one that just died would stall the partition until the transfer times
 // out, and broker.session.timeout.ms is far too slow a signal for that.
 func (b *Broker) reportedRecently(node int32) bool {
@@ -56,7 +59,7 @@ func (b *Broker) reportedRecently(node int32) bool {
 	if !ok {
 		return false
 	}
-	return time.Duration(b.opts.Clock().UnixMilli()-last)*time.Millisecond <= b.reportInterval()*3/2
+	return time.Duration(b.opts.Clock().UnixMilli()-last)*time.Millisecond <= b.reportInterval()*5/2
 }
 
 // freshPartition is how long after this broker starts a replica it moves
@@ -119,7 +122,7 @@ func (b *Broker) publishLeaders() {
 			continue
 		}
 		want := raftgroup.LeaderState{Leader: b.opts.NodeID, Epoch: int32(term)}
-		if md.Leaders[id] == want {
+		if md.Leaders[id] == want && md.Elections[id] != b.opts.NodeID {
 			continue
 		}
 		b.proposeQuietly(&raftgroup.Command{LeaderChange: &raftgroup.LeaderChange{ShardID: id, Leader: want.Leader, Epoch: want.Epoch}})
@@ -266,4 +269,102 @@ func (b *Broker) liveBrokerIDs() []int32 {
 		ids = append(ids, br.NodeID)
 	}
 	return ids
+}
+
+// runElections carries out requested preferred-leader elections for the
+// partitions this broker leads.
+func (b *Broker) runElections() {
+	md := b.Metadata()
+	for shard, target := range md.Elections {
+		if target == b.opts.NodeID {
+			continue // publishLeaders reports it
+		}
+		if leader, _ := b.host.IsLeader(shard); leader && b.reportedRecently(target) {
+			_ = b.host.TransferLeadership(shard, uint64(target))
+		}
+	}
+}
+
+// ElectionResult is one partition's outcome of ElectPreferredLeaders.
+type ElectionResult struct {
+	Topic     string
+	Partition int32
+	Err       error
+}
+
+// ElectPreferredLeaders moves leadership of the given partitions (all when
+// nil) to their preferred replica, as Kafka's preferred leader election
+// does, and waits until it happened or ctx ends.
+func (b *Broker) ElectPreferredLeaders(ctx context.Context, want map[string][]int32) []ElectionResult {
+	md := b.Metadata()
+	var out []ElectionResult
+	req := map[uint64]int32{}
+	where := map[uint64]int{}
+	add := func(t *raftgroup.Topic, p int32) {
+		r := ElectionResult{Topic: t.Name, Partition: p}
+		if p < 0 || int(p) >= len(t.Partitions) {
+			r.Err = errorf(kerr.UnknownTopicOrPartition, "")
+			out = append(out, r)
+			return
+		}
+		a := t.Partitions[p]
+		pref := a.Replicas[0]
+		leader, _, ok := b.PartitionLeader(a.ShardID)
+		inSync := false
+		for _, id := range b.InSyncReplicas(a) {
+			inSync = inSync || id == pref
+		}
+		switch {
+		case ok && leader == pref:
+			r.Err = errorf(kerr.ElectionNotNeeded, "")
+		case !inSync || !b.brokerAlive(pref):
+			r.Err = errorf(kerr.PreferredLeaderNotAvailable, "preferred replica %d is not in sync", pref)
+		default:
+			req[a.ShardID] = pref
+			where[a.ShardID] = len(out)
+		}
+		out = append(out, r)
+	}
+	if want == nil {
+		for _, t := range md.Topics {
+			for i := range t.Partitions {
+				add(t, int32(i))
+			}
+		}
+	}
+	for name, parts := range want {
+		t := md.Topics[name]
+		if t == nil {
+			for _, p := range parts {
+				out = append(out, ElectionResult{Topic: name, Partition: p, Err: errorf(kerr.UnknownTopicOrPartition, "")})
+			}
+			continue
+		}
+		for _, p := range parts {
+			add(t, p)
+		}
+	}
+	if len(req) == 0 {
+		return out
+	}
+	if _, err := b.host.ProposeController(ctx, &raftgroup.Command{ElectLeaders: req}); err != nil {
+		for shard := range req {
+			out[where[shard]].Err = err
+		}
+		return out
+	}
+	b.signalReconcile() // local leaders hand over at once
+	for shard, target := range req {
+		for {
+			if leader, _, ok := b.PartitionLeader(shard); ok && leader == target {
+				break
+			}
+			if ctx.Err() != nil {
+				out[where[shard]].Err = errorf(kerr.RequestTimedOut, "leadership did not move in time")
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return out
 }

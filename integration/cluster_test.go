@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -453,5 +454,64 @@ func TestClusterAcks1LossWindow(t *testing.T) {
 	}
 	if o.Offset != r1.BaseOffset {
 		t.Fatalf("end offset %d after failover, want %d (everything before the lost write)", o.Offset, r1.BaseOffset)
+	}
+}
+
+// TestClusterElectPreferredLeaders: with auto.leader.rebalance.enable=false
+// leaders stay where Raft elected them; ElectLeaders (preferred) moves every
+// partition's leadership to its first replica.
+func TestClusterElectPreferredLeaders(t *testing.T) {
+	c := startCluster(t, 3, "--set", "auto.leader.rebalance.enable=false")
+	ctx := testContext(t, 2*time.Minute)
+	adm := newAdmin(t, c.procs[0].addr)
+	const topic = "elect"
+	if _, err := adm.CreateTopic(ctx, 6, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	for p := 0; p < 6; p++ {
+		waitISRPartition(t, ctx, c.procs[0].addr, topic, int32(p), 3)
+	}
+	res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for _, byPart := range res {
+		for _, r := range byPart {
+			if r.Err == nil {
+				moved++
+			} else if !errors.Is(r.Err, kerr.ElectionNotNeeded) {
+				t.Fatalf("partition %d: %v", r.Partition, r.Err)
+			}
+		}
+	}
+	td, err := newAdmin(t, c.procs[1].addr).ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range td[topic].Partitions {
+		if p.Leader != p.Replicas[0] {
+			t.Fatalf("partition %d led by %d, preferred %d", p.Partition, p.Leader, p.Replicas[0])
+		}
+	}
+	t.Logf("%d partitions moved to their preferred leader", moved)
+}
+
+func waitISRPartition(t *testing.T, ctx context.Context, addr, topic string, partition int32, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		td, err := newAdmin(t, addr).ListTopics(ctx, topic)
+		if err == nil {
+			for _, p := range td[topic].Partitions {
+				if p.Partition == partition && len(p.ISR) == n {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ISR of %s-%d never reached %d", topic, partition, n)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -48,10 +48,14 @@ type Metadata struct {
 	// Leaders is each partition shard's leader and epoch (the Raft term),
 	// as reported by the leader's broker: how a broker that holds no
 	// replica of a partition answers Metadata for it.
-	Leaders        map[uint64]LeaderState `json:"leaders,omitempty"`
-	NextShardID    uint64                 `json:"next_shard_id"`
-	NextProducerID int64                  `json:"next_producer_id"`
-	Index          uint64                 `json:"index"` // Raft index of the last applied change
+	Leaders map[uint64]LeaderState `json:"leaders,omitempty"`
+	// Elections are requested preferred-leader elections (ElectLeaders):
+	// shard → the replica that should lead. The current leader hands over;
+	// the new leader's LeaderChange clears the request.
+	Elections      map[uint64]int32 `json:"elections,omitempty"`
+	NextShardID    uint64           `json:"next_shard_id"`
+	NextProducerID int64            `json:"next_producer_id"`
+	Index          uint64           `json:"index"` // Raft index of the last applied change
 }
 
 // LeaderState is a partition leader and its epoch.
@@ -94,6 +98,10 @@ func (m *Metadata) clone() *Metadata {
 	for k, v := range m.Leaders {
 		c.Leaders[k] = v
 	}
+	c.Elections = make(map[uint64]int32, len(m.Elections))
+	for k, v := range m.Elections {
+		c.Elections[k] = v
+	}
 	return &c
 }
 
@@ -116,6 +124,7 @@ type Command struct {
 	AlterConfigs        *AlterConfigs     `json:"alter_configs,omitempty"`
 	AllocateProducerIDs int64             `json:"allocate_producer_ids,omitempty"`
 	LeaderChange        *LeaderChange     `json:"leader_change,omitempty"`
+	ElectLeaders        map[uint64]int32  `json:"elect_leaders,omitempty"`
 	ReplicaReport       *ReplicaReport    `json:"replica_report,omitempty"`
 }
 
@@ -183,7 +192,7 @@ func newControllerSM(onChange func(*Metadata)) *controllerSM {
 		ls, ok := c.md.Load().Leaders[shard]
 		return ls.Leader, ok
 	}
-	c.md.Store(&Metadata{Brokers: map[int32]Broker{}, Topics: map[string]*Topic{}, Leaders: map[uint64]LeaderState{},
+	c.md.Store(&Metadata{Brokers: map[int32]Broker{}, Topics: map[string]*Topic{}, Leaders: map[uint64]LeaderState{}, Elections: map[uint64]int32{},
 		NextShardID: FirstPartitionShardID, NextProducerID: 1000})
 	return c
 }
@@ -198,7 +207,8 @@ func (c *controllerSM) Update(e sm.Entry) (sm.Result, error) {
 		return sm.Result{}, nil
 	}
 	if lc := cmd.LeaderChange; lc != nil {
-		if cur, ok := c.md.Load().Leaders[lc.ShardID]; ok && (cur.Epoch > lc.Epoch || cur == (LeaderState{lc.Leader, lc.Epoch})) {
+		md := c.md.Load()
+		if cur, ok := md.Leaders[lc.ShardID]; ok && (cur.Epoch > lc.Epoch || cur == (LeaderState{lc.Leader, lc.Epoch})) && md.Elections[lc.ShardID] != lc.Leader {
 			return sm.Result{}, nil // stale or unchanged: no new metadata
 		}
 	}
@@ -241,6 +251,7 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 		}
 		for _, a := range md.Topics[cmd.DeleteTopic].Partitions {
 			delete(md.Leaders, a.ShardID)
+			delete(md.Elections, a.ShardID)
 		}
 		delete(md.Topics, cmd.DeleteTopic)
 	case cmd.CreatePartitions != nil:
@@ -281,6 +292,13 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 	case cmd.LeaderChange != nil:
 		lc := cmd.LeaderChange
 		md.Leaders[lc.ShardID] = LeaderState{Leader: lc.Leader, Epoch: lc.Epoch}
+		if md.Elections[lc.ShardID] == lc.Leader {
+			delete(md.Elections, lc.ShardID)
+		}
+	case len(cmd.ElectLeaders) > 0:
+		for shard, target := range cmd.ElectLeaders {
+			md.Elections[shard] = target
+		}
 	case cmd.AllocateProducerIDs > 0:
 		start := md.NextProducerID
 		md.NextProducerID += cmd.AllocateProducerIDs
@@ -395,6 +413,9 @@ func (c *controllerSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <
 	}
 	if md.Leaders == nil {
 		md.Leaders = map[uint64]LeaderState{}
+	}
+	if md.Elections == nil {
+		md.Elections = map[uint64]int32{}
 	}
 	c.mu.Lock()
 	c.md.Store(&md)

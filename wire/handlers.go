@@ -42,5 +42,6 @@ func init() {
 		kmsg.ListGroups.Int16():              {0, 4, handleListGroups},
 		kmsg.DeleteGroups.Int16():            {0, 2, handleDeleteGroups},
 		kmsg.OffsetDelete.Int16():            {0, 0, handleOffsetDelete},
+		kmsg.ElectLeaders.Int16():            {0, 2, handleElectLeaders},
 	}
 }
