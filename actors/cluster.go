@@ -204,6 +204,24 @@ func (b *Broker) InSyncReplicas(a raftgroup.PartitionAssignment) []int32 {
 	return isr
 }
 
+// successor picks the replica to hand a partition to: an in-sync replica
+// that reported recently, else any other in-sync replica (right after
+// start-up nobody has reported yet), else none.
+func (b *Broker) successor(a raftgroup.PartitionAssignment) (int32, bool) {
+	isr := b.InSyncReplicas(a)
+	for _, r := range isr {
+		if r != b.opts.NodeID && b.reportedRecently(r) {
+			return r, true
+		}
+	}
+	for _, r := range isr {
+		if r != b.opts.NodeID && b.brokerAlive(r) {
+			return r, true
+		}
+	}
+	return -1, false
+}
+
 // transferLeadership hands leadership of the partitions this broker leads
 // to another replica before shutting down, so clients move without waiting
 // for an election timeout.
@@ -218,13 +236,9 @@ func (b *Broker) transferLeadership(wait time.Duration) {
 			if leader, _ := b.host.IsLeader(a.ShardID); !leader {
 				continue
 			}
-			isr := b.InSyncReplicas(a)
-			for _, r := range append(isr, a.Replicas...) {
-				if r != b.opts.NodeID && b.reportedRecently(r) {
-					if err := b.host.TransferLeadership(a.ShardID, uint64(r)); err == nil {
-						moving = append(moving, a.ShardID)
-					}
-					break
+			if r, ok := b.successor(a); ok {
+				if err := b.host.TransferLeadership(a.ShardID, uint64(r)); err == nil {
+					moving = append(moving, a.ShardID)
 				}
 			}
 		}
