@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"maps"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +129,25 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 		if !ok || l.Commit.At != committed[p] || l.End.Offset != ends[p] || l.Lag != ends[p]-committed[p] {
 			t.Fatalf("partition %d: %+v; committed %d, end %d", p, l, committed[p], ends[p])
 		}
+	}
+	// And as an operator sees it: samsa groups describe.
+	out, err := exec.Command(samsaBinary(t), "groups", "describe", group, "--brokers", rest).Output()
+	if err != nil {
+		t.Fatalf("samsa groups describe: %v\n%s", err, out)
+	}
+	cliLag := int64(0)
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[0] == group && f[1] == topic {
+			n, err := strconv.ParseInt(f[5], 10, 64)
+			if err != nil {
+				t.Fatalf("LAG column %q in %q", f[5], line)
+			}
+			cliLag += n
+		}
+	}
+	if cliLag != int64(more) {
+		t.Fatalf("samsa groups describe shows lag %d, want %d:\n%s", cliLag, more, out)
 	}
 	if len(lag.Members) != 1 || lag.Members[0].MemberID != m1ID {
 		t.Fatalf("members after the failover: %+v, want only %s", lag.Members, m1ID)
