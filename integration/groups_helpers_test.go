@@ -170,12 +170,6 @@ func startStream(t *testing.T, ctx context.Context, addr, topic, prefix string) 
 	return s
 }
 
-func (s *stream) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.acked)
-}
-
 // stop ends the stream and returns the acknowledged values.
 func (s *stream) stop() map[string]bool {
 	s.cancel()
