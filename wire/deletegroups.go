@@ -11,41 +11,28 @@ import (
 // handleDeleteGroups deletes each group at its own coordinator.
 func handleDeleteGroups(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	req := r.(*kmsg.DeleteGroupsRequest)
-	chans := make([]chan kmsg.DeleteGroupsResponseGroup, len(req.Groups))
-	for i, g := range req.Groups {
-		ch := make(chan kmsg.DeleteGroupsResponseGroup, 1)
-		chans[i] = ch
-		g := g
-		one := kmsg.NewPtrDeleteGroupsRequest()
-		one.SetVersion(req.GetVersion())
-		one.Groups = []string{g}
-		fail := func(code int16) {
-			rg := kmsg.NewDeleteGroupsResponseGroup()
-			rg.Group, rg.ErrorCode = g, code
-			ch <- rg
-		}
-		rc.s.b.WithGroupCoordinator(g, func(c *coordinator.Coordinator, now time.Time) {
+	failed := func(g string, code int16) kmsg.DeleteGroupsResponseGroup {
+		rg := kmsg.NewDeleteGroupsResponseGroup()
+		rg.Group, rg.ErrorCode = g, code
+		return rg
+	}
+	collect := perGroup(rc, req.Groups, failed,
+		func(c *coordinator.Coordinator, now time.Time, i int, respond func(kmsg.DeleteGroupsResponseGroup)) {
+			g := req.Groups[i]
+			one := kmsg.NewPtrDeleteGroupsRequest()
+			one.SetVersion(req.GetVersion())
+			one.Groups = []string{g}
 			c.DeleteGroups(now, one, func(r *kmsg.DeleteGroupsResponse) {
 				if len(r.Groups) == 1 {
-					ch <- r.Groups[0]
+					respond(r.Groups[0])
 				} else {
-					fail(notCoordinator)
+					respond(failed(g, notCoordinator))
 				}
 			})
-		}, fail)
-	}
+		})
 	rc.later(func() kmsg.Response {
 		resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-		for i, ch := range chans {
-			select {
-			case g := <-ch:
-				resp.Groups = append(resp.Groups, g)
-			case <-rc.Done():
-				rg := kmsg.NewDeleteGroupsResponseGroup()
-				rg.Group, rg.ErrorCode = req.Groups[i], notCoordinator
-				resp.Groups = append(resp.Groups, rg)
-			}
-		}
+		resp.Groups = collect()
 		return resp
 	})
 	return nil

@@ -10,31 +10,16 @@ import (
 
 func handleDescribeGroups(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	req := r.(*kmsg.DescribeGroupsRequest)
-	chans := make([]chan kmsg.DescribeGroupsResponseGroup, len(req.Groups))
-	for i, g := range req.Groups {
-		ch := make(chan kmsg.DescribeGroupsResponseGroup, 1)
-		chans[i] = ch
-		g := g
-		rc.s.b.WithGroupCoordinator(g, func(c *coordinator.Coordinator, _ time.Time) {
-			ch <- c.DescribeGroup(g, req.IncludeAuthorizedOperations)
-		}, func(code int16) {
-			rg := kmsg.NewDescribeGroupsResponseGroup()
-			rg.Group, rg.ErrorCode = g, code
-			ch <- rg
-		})
-	}
+	collect := perGroup(rc, req.Groups, func(g string, code int16) kmsg.DescribeGroupsResponseGroup {
+		rg := kmsg.NewDescribeGroupsResponseGroup()
+		rg.Group, rg.ErrorCode = g, code
+		return rg
+	}, func(c *coordinator.Coordinator, _ time.Time, i int, respond func(kmsg.DescribeGroupsResponseGroup)) {
+		respond(c.DescribeGroup(req.Groups[i], req.IncludeAuthorizedOperations))
+	})
 	rc.later(func() kmsg.Response {
 		resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-		for i, ch := range chans {
-			select {
-			case g := <-ch:
-				resp.Groups = append(resp.Groups, g)
-			case <-rc.Done():
-				rg := kmsg.NewDescribeGroupsResponseGroup()
-				rg.Group, rg.ErrorCode = req.Groups[i], notCoordinator
-				resp.Groups = append(resp.Groups, rg)
-			}
-		}
+		resp.Groups = collect()
 		return resp
 	})
 	return nil

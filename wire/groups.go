@@ -28,3 +28,32 @@ func groupCall[T kmsg.Response](rc *reqCtx, group string, fail func(code int16) 
 	})
 	return nil
 }
+
+// perGroup runs call (with the group's index) for each group on that group's coordinator (groups of
+// one request may live on different coordinators) and returns a function,
+// for rc.later, that collects the answers in request order; a group whose
+// coordinator is elsewhere, or that does not answer before the connection
+// closes, gets failed(group, code).
+func perGroup[T any](rc *reqCtx, groups []string, failed func(group string, code int16) T,
+	call func(c *coordinator.Coordinator, now time.Time, i int, respond func(T))) func() []T {
+	chans := make([]chan T, len(groups))
+	for i, g := range groups {
+		ch := make(chan T, 1)
+		chans[i] = ch
+		i, g := i, g
+		rc.s.b.WithGroupCoordinator(g,
+			func(c *coordinator.Coordinator, now time.Time) { call(c, now, i, func(r T) { ch <- r }) },
+			func(code int16) { ch <- failed(g, code) })
+	}
+	return func() []T {
+		out := make([]T, len(groups))
+		for i, ch := range chans {
+			select {
+			case out[i] = <-ch:
+			case <-rc.Done():
+				out[i] = failed(groups[i], notCoordinator)
+			}
+		}
+		return out
+	}
+}

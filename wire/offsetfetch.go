@@ -21,31 +21,21 @@ func handleOffsetFetch(rc *reqCtx, r kmsg.Request) kmsg.Response {
 			respond(c.OffsetFetch(req))
 		})
 	}
-	chans := make([]chan kmsg.OffsetFetchResponseGroup, len(req.Groups))
+	groups := make([]string, len(req.Groups))
 	for i, g := range req.Groups {
-		ch := make(chan kmsg.OffsetFetchResponseGroup, 1)
-		chans[i] = ch
-		g := g
-		rc.s.b.WithGroupCoordinator(g.Group, func(c *coordinator.Coordinator, _ time.Time) {
-			ch <- c.FetchOffsets(g.Group, g.Topics, req.RequireStable)
-		}, func(code int16) {
-			rg := kmsg.NewOffsetFetchResponseGroup()
-			rg.Group, rg.ErrorCode = g.Group, code
-			ch <- rg
-		})
+		groups[i] = g.Group
 	}
+	collect := perGroup(rc, groups, func(g string, code int16) kmsg.OffsetFetchResponseGroup {
+		rg := kmsg.NewOffsetFetchResponseGroup()
+		rg.Group, rg.ErrorCode = g, code
+		return rg
+	}, func(c *coordinator.Coordinator, _ time.Time, i int, respond func(kmsg.OffsetFetchResponseGroup)) {
+		g := req.Groups[i]
+		respond(c.FetchOffsets(g.Group, g.Topics, req.RequireStable))
+	})
 	rc.later(func() kmsg.Response {
 		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-		for i, ch := range chans {
-			select {
-			case g := <-ch:
-				resp.Groups = append(resp.Groups, g)
-			case <-rc.Done():
-				rg := kmsg.NewOffsetFetchResponseGroup()
-				rg.Group, rg.ErrorCode = req.Groups[i].Group, notCoordinator
-				resp.Groups = append(resp.Groups, rg)
-			}
-		}
+		resp.Groups = collect()
 		return resp
 	})
 	return nil
