@@ -117,29 +117,9 @@ func fetchOnce(b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, i
 
 func fetchPartition(b *actors.Broker, t *raftgroup.Topic, name string, rp kmsg.FetchRequestTopicPartition,
 	budget int, minOne bool, sp *kmsg.FetchResponseTopicPartition) (int16, int) {
-	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
-		return kerr.UnknownTopicOrPartition.Code, 0
-	}
-	p := b.Partition(name, rp.Partition)
-	if p == nil {
-		return kerr.NotLeaderForPartition.Code, 0
-	}
-	return readPartition(p, rp, budget, minOne, sp)
-}
-
-// readPartition fills sp for one partition.
-func readPartition(p *actors.Partition, rp kmsg.FetchRequestTopicPartition, budget int, minOne bool,
-	sp *kmsg.FetchResponseTopicPartition) (int16, int) {
-	leader, epoch := p.Leader()
-	if !leader {
-		return kerr.NotLeaderForPartition.Code, 0
-	}
-	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
+	p, l, _, code := leaderPartition(b, t, name, rp.Partition, rp.CurrentLeaderEpoch)
+	if code != 0 {
 		return code, 0
-	}
-	l := p.Log()
-	if l == nil {
-		return kerr.NotLeaderForPartition.Code, 0
 	}
 	hw := p.HighWatermark()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.StartOffset()
@@ -175,4 +155,29 @@ func checkLeaderEpoch(requested, current int32) int16 {
 		return kerr.UnknownLeaderEpoch.Code
 	}
 	return 0
+}
+
+// leaderPartition is the check every partition read (Fetch, ListOffsets,
+// OffsetForLeaderEpoch) starts with: the partition exists, this broker leads
+// it, the client's leader epoch matches (KIP-320) and the log is open.
+func leaderPartition(b *actors.Broker, t *raftgroup.Topic, topic string, partition, currentEpoch int32) (*actors.Partition, *partition.Log, int32, int16) {
+	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, nil, -1, kerr.UnknownTopicOrPartition.Code
+	}
+	p := b.Partition(topic, partition)
+	if p == nil {
+		return nil, nil, -1, kerr.NotLeaderForPartition.Code
+	}
+	leader, epoch := p.Leader()
+	if !leader {
+		return nil, nil, -1, kerr.NotLeaderForPartition.Code
+	}
+	if code := checkLeaderEpoch(currentEpoch, epoch); code != 0 {
+		return nil, nil, -1, code
+	}
+	l := p.Log()
+	if l == nil {
+		return nil, nil, -1, kerr.NotLeaderForPartition.Code
+	}
+	return p, l, epoch, 0
 }

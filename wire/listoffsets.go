@@ -3,6 +3,8 @@ package wire
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/raftgroup"
 )
 
 // Special ListOffsets timestamps.
@@ -26,7 +28,7 @@ func handleListOffsets(rc *reqCtx, r kmsg.Request) kmsg.Response {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			sp.ErrorCode = listOffset(rc, t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.Partitions), rt.Topic, rp, &sp)
+			sp.ErrorCode = listOffset(rc, t, rt.Topic, rp, &sp)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -34,24 +36,10 @@ func handleListOffsets(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	return resp
 }
 
-func listOffset(rc *reqCtx, exists bool, topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
-	if !exists {
-		return kerr.UnknownTopicOrPartition.Code
-	}
-	p := rc.s.b.Partition(topic, rp.Partition)
-	if p == nil {
-		return kerr.NotLeaderForPartition.Code
-	}
-	leader, epoch := p.Leader()
-	if !leader {
-		return kerr.NotLeaderForPartition.Code
-	}
-	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
+func listOffset(rc *reqCtx, t *raftgroup.Topic, topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
+	p, l, epoch, code := leaderPartition(rc.s.b, t, topic, rp.Partition, rp.CurrentLeaderEpoch)
+	if code != 0 {
 		return code
-	}
-	l := p.Log()
-	if l == nil {
-		return kerr.NotLeaderForPartition.Code
 	}
 	sp.LeaderEpoch = epoch
 	switch rp.Timestamp {

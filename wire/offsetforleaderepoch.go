@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,24 +20,10 @@ func handleOffsetForLeaderEpoch(rc *reqCtx, r kmsg.Request) kmsg.Response {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			sp.ErrorCode = func() int16 {
-				if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
-					return kerr.UnknownTopicOrPartition.Code
-				}
-				p := b.Partition(rt.Topic, rp.Partition)
-				if p == nil {
-					return kerr.NotLeaderForPartition.Code
-				}
-				leader, epoch := p.Leader()
-				if !leader {
-					return kerr.NotLeaderForPartition.Code
-				}
-				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
-					return code
-				}
+			p, _, _, code := leaderPartition(b, t, rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
+			if sp.ErrorCode = code; code == 0 {
 				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
-				return 0
-			}()
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
