@@ -73,6 +73,8 @@ type Broker struct {
 	nextPID, pidHigh int64
 
 	reqID atomic.Uint64
+
+	startMs int64 // when this broker started (opts.Clock), see brokerAlive
 }
 
 // Start starts the Raft host, the controller and the partitions this broker
@@ -100,6 +102,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		opts: opts, settings: opts.Settings, log: opts.Logger,
 		parts: map[uint64]*Partition{}, byTP: map[topicPartition]*Partition{},
 		reconcileC: make(chan struct{}, 1), leaderC: make(chan struct{}, 1), stop: make(chan struct{}),
+		startMs: opts.Clock().UnixMilli(),
 	}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))

@@ -19,6 +19,9 @@ func (b *Broker) reportLoop() {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	lastRebalance := time.Now()
+	// Report at once: until a broker's first report lands, the others can
+	// only assume it is alive.
+	b.publishReport()
 	for {
 		select {
 		case <-b.stop:
@@ -161,16 +164,20 @@ func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok 
 }
 
 // brokerAlive: a broker is alive while its reports keep arriving within
-// broker.session.timeout.ms. Before any report (startup), assume alive.
+// broker.session.timeout.ms. A broker never heard from counts as alive only
+// during the first session timeout after this broker started (reports are
+// soft state, relearned after a restart): one that stopped before its first
+// report must not stay in the ISR forever.
 func (b *Broker) brokerAlive(node int32) bool {
 	if node == b.opts.NodeID {
 		return true
 	}
+	now, timeout := b.opts.Clock().UnixMilli(), b.settings.Int64("broker.session.timeout.ms")
 	last, ok := b.host.BrokerLastSeen(node)
 	if !ok {
-		return true
+		return now-b.startMs <= timeout
 	}
-	return b.opts.Clock().UnixMilli()-last <= b.settings.Int64("broker.session.timeout.ms")
+	return now-last <= timeout
 }
 
 // InSyncReplicas is the leader plus the replicas that reached the leader's

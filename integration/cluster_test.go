@@ -308,6 +308,7 @@ func TestClusterISRShrinkAndMinInsync(t *testing.T) {
 		}
 	}
 	stopped := c.procs[follower-1]
+	t.Logf("stopping broker %d (strict leader %d)", follower, leader)
 	if err := stopped.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
