@@ -39,8 +39,11 @@ type Options struct {
 	RaftAddr string
 	// InitialMembers are the controller voters (node ID → Raft address).
 	InitialMembers map[uint64]string
-	Settings       *config.Broker
-	Logger         *slog.Logger
+	// Join is a running cluster's broker (Kafka address) through which this
+	// broker joins the controller the first time it starts.
+	Join     string
+	Settings *config.Broker
+	Logger   *slog.Logger
 	// Clock returns the current time; tests may replace it.
 	Clock func() time.Time
 }
@@ -119,6 +122,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		InitialMembers: opts.InitialMembers,
 		OnMetadata:     func(*raftgroup.Metadata) { b.signalReconcile() },
 		OnLeaderChange: b.onLeaderChange,
+		Join:           b.joinFunc(ctx),
 	})
 	if err != nil {
 		b.system.Shutdown()
@@ -308,6 +312,12 @@ func (b *Broker) reconcile() {
 		b.mu.RLock()
 		p := b.parts[id]
 		b.mu.RUnlock()
+		if p != nil && p.replicaID != w.a.ReplicaID(b.opts.NodeID) {
+			// Removed from the shard and added back: the old replica's
+			// state is gone from the group; start over as the new one.
+			b.stopPartition(p, true)
+			p = nil
+		}
 		if p != nil {
 			p.setConfigs(w.t.Configs)
 			continue
@@ -367,11 +377,12 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 	p.sm = partition.NewStateMachine(dir, b.settings.LogConfig(t.Configs), p.applied)
 	p.sm.SetProducerIDExpiration(b.settings.Int64("producer.id.expiration.ms"))
 	members := map[uint64]string{}
-	for _, r := range a.Replicas {
+	for _, r := range a.InitialReplicas() {
 		if br, ok := md.Brokers[r]; ok {
 			members[uint64(r)] = br.RaftAddr
 		}
 	}
+	p.replicaID = a.ReplicaID(b.opts.NodeID)
 	props := actor.PropsFromProducer(func() actor.Actor { return &partitionActor{p: p} })
 	res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: props}, 10*time.Second).Result()
 	if err != nil {
@@ -391,7 +402,7 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 	b.parts[a.ShardID] = p
 	b.byTP[topicPartition{t.Name, a.Partition}] = p
 	b.mu.Unlock()
-	if err := b.host.StartPartition(a.ShardID, members, func() sm.IOnDiskStateMachine { return p.sm }); err != nil {
+	if err := b.host.StartPartition(a.ShardID, p.replicaID, members, a.Joins(b.opts.NodeID), func() sm.IOnDiskStateMachine { return p.sm }); err != nil {
 		b.mu.Lock()
 		delete(b.parts, a.ShardID)
 		delete(b.byTP, topicPartition{t.Name, a.Partition})
@@ -419,7 +430,16 @@ func (b *Broker) stopPartition(p *Partition, deleted bool) {
 	p.stopped.Store(true)
 	p.wake()
 	if deleted {
-		if err := os.RemoveAll(p.dir); err != nil {
+		// The state machine may still be closing (a segment roll or a
+		// flush in flight recreates files): retry briefly.
+		var err error
+		for i := 0; i < 50; i++ {
+			if err = os.RemoveAll(p.dir); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
 			b.log.Warn("removing partition directory", "dir", p.dir, "err", err)
 		}
 	}

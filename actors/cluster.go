@@ -32,6 +32,7 @@ func (b *Broker) reportLoop() {
 			b.publishLeaders()
 			b.publishReport()
 			b.runElections() // retried until the new leader reports
+			b.driveReassignments()
 			all := time.Since(lastRebalance) >= time.Duration(b.settings.Int64("leader.imbalance.check.interval.seconds"))*time.Second
 			if all {
 				lastRebalance = time.Now()
@@ -93,7 +94,7 @@ func (b *Broker) preferredLeaders(all bool) {
 			pref := a.Replicas[0]
 			for _, r := range b.InSyncReplicas(a) {
 				if r == pref && b.reportedRecently(pref) {
-					_ = b.host.TransferLeadership(a.ShardID, uint64(pref))
+					_ = b.host.TransferLeadership(a.ShardID, a.ReplicaID(pref))
 				}
 			}
 		}
@@ -244,7 +245,7 @@ func (b *Broker) transferLeadership(wait time.Duration) {
 				continue
 			}
 			if r, ok := b.successor(a); ok {
-				if err := b.host.TransferLeadership(a.ShardID, uint64(r)); err == nil {
+				if err := b.host.TransferLeadership(a.ShardID, a.ReplicaID(r)); err == nil {
 					moving = append(moving, a.ShardID)
 				}
 			}
@@ -301,7 +302,9 @@ func (b *Broker) runElections() {
 			continue // publishLeaders reports it
 		}
 		if leader, _ := b.host.IsLeader(shard); leader && b.reportedRecently(target) {
-			_ = b.host.TransferLeadership(shard, uint64(target))
+			if t, i := md.PartitionByShard(shard); t != nil {
+				_ = b.host.TransferLeadership(shard, t.Partitions[i].ReplicaID(target))
+			}
 		}
 	}
 }

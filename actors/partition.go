@@ -23,10 +23,11 @@ type Partition struct {
 	ShardID uint64
 	TopicID [16]byte
 
-	b   *Broker
-	dir string
-	sm  *partition.StateMachine
-	pid *actor.PID
+	b         *Broker
+	dir       string
+	replicaID uint64 // this broker's Raft replica ID in the shard
+	sm        *partition.StateMachine
+	pid       *actor.PID
 	// groupPID is the group coordinator actor of a __consumer_offsets replica.
 	groupPID *actor.PID
 

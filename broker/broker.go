@@ -25,6 +25,10 @@ type Config struct {
 	RaftAddr  string // default: listener host, port+10000
 	// InitialCluster maps node IDs to Raft addresses of the controller voters.
 	InitialCluster map[uint64]string
+	// Join is the Kafka address of a broker of a running cluster to join
+	// (the first time this data directory starts); InitialCluster is then
+	// ignored.
+	Join string
 	// Settings are server.properties-style settings (retention.ms defaults...).
 	Settings map[string]string
 	Logger   *slog.Logger
@@ -85,7 +89,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	ab, err := actors.Start(ctx, actors.Options{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
-		RaftAddr: cfg.RaftAddr, InitialMembers: cfg.InitialCluster, Settings: settings, Logger: cfg.Logger,
+		RaftAddr: cfg.RaftAddr, InitialMembers: cfg.InitialCluster, Join: cfg.Join, Settings: settings, Logger: cfg.Logger,
 	})
 	if err != nil {
 		ln.Close()

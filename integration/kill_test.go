@@ -117,6 +117,15 @@ func readAll(t *testing.T, ctx context.Context, addr, topic string) map[uint64]b
 	t.Helper()
 	adm := newAdmin(t, addr)
 	ends, err := adm.ListEndOffsets(ctx, topic)
+	for i := 0; i < 50 && (err != nil || ends.Error() != nil); i++ {
+		// A leader election in progress (LEADER_NOT_AVAILABLE) is
+		// retriable, as clients treat it.
+		time.Sleep(200 * time.Millisecond)
+		ends, err = adm.ListEndOffsets(ctx, topic)
+	}
+	if err == nil {
+		err = ends.Error()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,73 @@ type PartitionAssignment struct {
 	Partition int32   `json:"partition"`
 	ShardID   uint64  `json:"shard_id"`
 	Replicas  []int32 `json:"replicas"`
+	// Initial are the replicas the shard was created with, when they
+	// differ from Replicas: they bootstrap the Raft group. Replicas added
+	// later (Joined) join it through a membership change.
+	Initial []int32 `json:"initial,omitempty"`
+	Joined  []int32 `json:"joined,omitempty"`
+	// Gens counts how often a broker was added back to this shard: Raft
+	// never reuses a removed replica ID, so a returning broker gets a new
+	// one (see ReplicaID).
+	Gens map[int32]uint32 `json:"gens,omitempty"`
+	// Reassign is an ongoing AlterPartitionReassignments.
+	Reassign *Reassignment `json:"reassign,omitempty"`
+}
+
+// Reassignment moves a partition from Original to Target replicas: targets
+// are added as Raft members first, and once in sync the others are removed.
+type Reassignment struct {
+	Target   []int32 `json:"target"`
+	Original []int32 `json:"original"`
+}
+
+// ReplicaID is the Raft replica ID of node's replica of this shard: the node
+// ID, with the generation in the high bits when the node was re-added.
+func (a PartitionAssignment) ReplicaID(node int32) uint64 {
+	return uint64(a.Gens[node])<<32 | uint64(uint32(node))
+}
+
+// NodeOf is the broker a Raft replica ID belongs to.
+func NodeOf(replicaID uint64) int32 { return int32(uint32(replicaID)) }
+
+// InitialReplicas are the replicas that bootstrapped the shard.
+func (a PartitionAssignment) InitialReplicas() []int32 {
+	if a.Initial != nil {
+		return a.Initial
+	}
+	return a.Replicas
+}
+
+// Joins reports whether node's replica joins the shard through a membership
+// change rather than bootstrapping it.
+func (a PartitionAssignment) Joins(node int32) bool {
+	return slices.Contains(a.Joined, node)
+}
+
+// Adding and Removing are the replicas an ongoing reassignment adds and
+// removes, as ListPartitionReassignments reports them.
+func (a PartitionAssignment) Adding() []int32 {
+	if a.Reassign == nil {
+		return nil
+	}
+	return minus(a.Reassign.Target, a.Reassign.Original)
+}
+
+func (a PartitionAssignment) Removing() []int32 {
+	if a.Reassign == nil {
+		return nil
+	}
+	return minus(a.Reassign.Original, a.Reassign.Target)
+}
+
+func minus(a, b []int32) []int32 {
+	out := []int32{}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // Topic is a topic's replicated metadata.
@@ -126,6 +195,13 @@ type Command struct {
 	LeaderChange        *LeaderChange     `json:"leader_change,omitempty"`
 	ElectLeaders        map[uint64]int32  `json:"elect_leaders,omitempty"`
 	ReplicaReport       *ReplicaReport    `json:"replica_report,omitempty"`
+	// AlterReassignments starts, changes or (nil target) cancels partition
+	// reassignments.
+	AlterReassignments []AlterReassignment `json:"alter_reassignments,omitempty"`
+	// ReplicaAdded records that a reassignment target is being added to the
+	// shard's Raft group; ReassignmentDone that the reassignment finished.
+	ReplicaAdded     *ReplicaAdded `json:"replica_added,omitempty"`
+	ReassignmentDone uint64        `json:"reassignment_done,omitempty"`
 }
 
 // LeaderChange records that Leader leads ShardID in Epoch. Reports from an
@@ -135,6 +211,19 @@ type LeaderChange struct {
 	ShardID uint64 `json:"shard_id"`
 	Leader  int32  `json:"leader"`
 	Epoch   int32  `json:"epoch"`
+}
+
+// AlterReassignment is one partition's new target replicas; nil cancels.
+type AlterReassignment struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Target    []int32 `json:"target"`
+}
+
+// ReplicaAdded adds Node to the shard's replicas.
+type ReplicaAdded struct {
+	ShardID uint64 `json:"shard_id"`
+	Node    int32  `json:"node"`
 }
 
 // ReplicaReport is a broker's periodic heartbeat through the controller: the
@@ -299,6 +388,57 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 		for shard, target := range cmd.ElectLeaders {
 			md.Elections[shard] = target
 		}
+	case len(cmd.AlterReassignments) > 0:
+		return alterReassignments(md, cmd.AlterReassignments)
+	case cmd.ReplicaAdded != nil:
+		ra := cmd.ReplicaAdded
+		t, i := md.PartitionByShard(ra.ShardID)
+		if t == nil {
+			return kerr.UnknownTopicOrPartition.Code, nil
+		}
+		t = t.clone()
+		a := t.Partitions[i]
+		if slices.Contains(a.Replicas, ra.Node) {
+			return 0, nil
+		}
+		a.Initial = a.InitialReplicas()
+		gens := maps.Clone(a.Gens)
+		if gens == nil {
+			gens = map[int32]uint32{}
+		}
+		if g, ok := gens[ra.Node]; ok {
+			gens[ra.Node] = g + 1
+		} else if slices.Contains(a.Initial, ra.Node) {
+			gens[ra.Node] = 1
+		} else {
+			gens[ra.Node] = 0
+		}
+		a.Gens = gens
+		a.Replicas = append(slices.Clone(a.Replicas), ra.Node)
+		a.Joined = append(slices.Clone(a.Joined), ra.Node)
+		t.Partitions[i] = a
+		md.Topics[t.Name] = t
+	case cmd.ReassignmentDone != 0:
+		t, i := md.PartitionByShard(cmd.ReassignmentDone)
+		if t == nil {
+			return kerr.UnknownTopicOrPartition.Code, nil
+		}
+		a := t.Partitions[i]
+		if a.Reassign == nil {
+			return kerr.NoReassignmentInProgress.Code, nil
+		}
+		t = t.clone()
+		a.Initial = a.InitialReplicas()
+		a.Replicas = slices.Clone(a.Reassign.Target)
+		var joined []int32
+		for _, n := range a.Joined {
+			if slices.Contains(a.Replicas, n) {
+				joined = append(joined, n)
+			}
+		}
+		a.Joined, a.Reassign = joined, nil
+		t.Partitions[i] = a
+		md.Topics[t.Name] = t
 	case cmd.AllocateProducerIDs > 0:
 		start := md.NextProducerID
 		md.NextProducerID += cmd.AllocateProducerIDs
@@ -306,6 +446,61 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 		return 0, data
 	default:
 		return kerr.InvalidRequest.Code, nil
+	}
+	return 0, nil
+}
+
+// PartitionByShard finds the topic and partition index of a shard.
+func (m *Metadata) PartitionByShard(shard uint64) (*Topic, int) {
+	for _, t := range m.Topics {
+		for i, a := range t.Partitions {
+			if a.ShardID == shard {
+				return t, i
+			}
+		}
+	}
+	return nil, -1
+}
+
+// alterReassignments validates every change first, so a request applies all
+// or nothing.
+func alterReassignments(md *Metadata, changes []AlterReassignment) (int16, []byte) {
+	for _, c := range changes {
+		t, ok := md.Topics[c.Topic]
+		if !ok || c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
+			return kerr.UnknownTopicOrPartition.Code, nil
+		}
+		a := t.Partitions[c.Partition]
+		if c.Target == nil {
+			if a.Reassign == nil {
+				return kerr.NoReassignmentInProgress.Code, nil
+			}
+			continue
+		}
+		if len(c.Target) == 0 {
+			return kerr.InvalidReplicaAssignment.Code, nil
+		}
+		for i, n := range c.Target {
+			if _, ok := md.Brokers[n]; !ok || slices.Contains(c.Target[:i], n) {
+				return kerr.InvalidReplicaAssignment.Code, nil
+			}
+		}
+	}
+	for _, c := range changes {
+		t := md.Topics[c.Topic].clone()
+		a := t.Partitions[c.Partition]
+		switch {
+		case c.Target == nil: // cancel: go back to where it started
+			a.Reassign = &Reassignment{Target: a.Reassign.Original, Original: a.Reassign.Original}
+		case a.Reassign != nil:
+			a.Reassign = &Reassignment{Target: slices.Clone(c.Target), Original: a.Reassign.Original}
+		case slices.Equal(c.Target, a.Replicas):
+			continue
+		default:
+			a.Reassign = &Reassignment{Target: slices.Clone(c.Target), Original: slices.Clone(a.Replicas)}
+		}
+		t.Partitions[c.Partition] = a
+		md.Topics[c.Topic] = t
 	}
 	return 0, nil
 }

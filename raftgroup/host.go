@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -45,6 +46,10 @@ type Config struct {
 	OnLeaderChange func(shardID, leaderID, term uint64)
 	// OnMetadata is called with the new metadata after every controller apply.
 	OnMetadata func(*Metadata)
+	// Join, if set, adds this node to a running cluster's controller (as
+	// an observer, through another broker) the first time it starts;
+	// InitialMembers are then ignored.
+	Join func() error
 }
 
 func (c *Config) setDefaults() {
@@ -94,14 +99,15 @@ type Host struct {
 	nh         *dragonboat.NodeHost
 	controller *controllerSM
 
-	mu      sync.Mutex
-	leaders map[uint64]LeaderInfo
-	persist *persistRegistry
+	mu       sync.Mutex
+	leaders  map[uint64]LeaderInfo
+	replicas map[uint64]uint64 // shard → this node's replica ID
+	persist  *persistRegistry
 }
 
 // LeaderInfo is a shard's known leader and term (the Kafka leader epoch).
 type LeaderInfo struct {
-	LeaderID uint64
+	LeaderID uint64 // the leader's node (broker) ID, not its replica ID
 	Term     uint64
 }
 
@@ -109,10 +115,14 @@ type leaderListener struct{ h *Host }
 
 func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
 	l.h.mu.Lock()
-	l.h.leaders[info.ShardID] = LeaderInfo{LeaderID: info.LeaderID, Term: info.Term}
+	node := uint64(0)
+	if info.LeaderID != 0 {
+		node = uint64(NodeOf(info.LeaderID))
+	}
+	l.h.leaders[info.ShardID] = LeaderInfo{LeaderID: node, Term: info.Term}
 	l.h.mu.Unlock()
 	if l.h.cfg.OnLeaderChange != nil {
-		l.h.cfg.OnLeaderChange(info.ShardID, info.LeaderID, info.Term)
+		l.h.cfg.OnLeaderChange(info.ShardID, node, info.Term)
 	}
 }
 
@@ -120,7 +130,7 @@ func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
 func Start(cfg Config) (*Host, error) {
 	cfg.setDefaults()
 	quietLoggers()
-	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo), persist: &persistRegistry{waiters: map[persistKey]func(){}}}
+	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo), replicas: map[uint64]uint64{}, persist: &persistRegistry{waiters: map[persistKey]func(){}}}
 	logdb := config.GetTinyMemLogDBConfig()
 	// tan allocates one write buffer per LogDB shard (16); they grow on
 	// demand, so a small start keeps an idle broker small.
@@ -151,16 +161,36 @@ func Start(cfg Config) (*Host, error) {
 		members[id] = addr
 	}
 	create := func(shardID, replicaID uint64) sm.IStateMachine { return h.controller }
-	if err := nh.StartReplica(members, false, create, h.shardConfig(ControllerShardID)); err != nil {
+	// A broker that joined a running cluster is a non-voting member of the
+	// controller group; the marker file remembers that across restarts.
+	marker := filepath.Join(dir, "controller.observer")
+	_, statErr := os.Stat(marker)
+	observer, join := statErr == nil, false
+	if observer {
+		members = nil
+	} else if cfg.Join != nil && !nh.HasNodeInfo(ControllerShardID, cfg.NodeID) {
+		if err := cfg.Join(); err != nil {
+			nh.Close()
+			return nil, fmt.Errorf("raftgroup: joining the cluster: %w", err)
+		}
+		if err := os.WriteFile(marker, []byte("joined\n"), 0o644); err != nil {
+			nh.Close()
+			return nil, err
+		}
+		members, observer, join = nil, true, true
+	}
+	ccfg := h.shardConfig(ControllerShardID, cfg.NodeID)
+	ccfg.IsNonVoting = observer
+	if err := nh.StartReplica(members, join, create, ccfg); err != nil {
 		nh.Close()
 		return nil, fmt.Errorf("raftgroup: start controller: %w", err)
 	}
 	return h, nil
 }
 
-func (h *Host) shardConfig(shardID uint64) config.Config {
+func (h *Host) shardConfig(shardID, replicaID uint64) config.Config {
 	return config.Config{
-		ReplicaID:          h.cfg.NodeID,
+		ReplicaID:          replicaID,
 		ShardID:            shardID,
 		CheckQuorum:        true,
 		PreVote:            true,
@@ -177,19 +207,65 @@ func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
 // Close stops every replica and the NodeHost.
 func (h *Host) Close() { h.nh.Close() }
 
-// StartPartition starts this node's replica of a partition shard. members maps
-// node IDs to Raft addresses; newSM is called once by dragonboat.
-func (h *Host) StartPartition(shardID uint64, members map[uint64]string, newSM func() sm.IOnDiskStateMachine) error {
+// StartPartition starts this node's replica (replicaID) of a partition shard.
+// members maps the bootstrap replica IDs to Raft addresses; a replica added
+// by a membership change joins instead (join, no members). newSM is called
+// once by dragonboat.
+func (h *Host) StartPartition(shardID, replicaID uint64, members map[uint64]string, join bool, newSM func() sm.IOnDiskStateMachine) error {
 	targets := make(map[uint64]dragonboat.Target, len(members))
 	for id, addr := range members {
 		targets[id] = addr
 	}
+	if join {
+		targets = nil
+	}
 	create := func(shardID, replicaID uint64) sm.IOnDiskStateMachine { return newSM() }
-	err := h.nh.StartOnDiskReplica(targets, false, create, h.shardConfig(shardID))
+	err := h.nh.StartOnDiskReplica(targets, join, create, h.shardConfig(shardID, replicaID))
 	if errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return nil
 	}
+	if err == nil {
+		h.mu.Lock()
+		h.replicas[shardID] = replicaID
+		h.mu.Unlock()
+	}
 	return err
+}
+
+// AddReplica makes replicaID (at Raft address addr) a voting member of the
+// shard; it must be called on the shard's leader.
+func (h *Host) AddReplica(ctx context.Context, shardID, replicaID uint64, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return h.nh.SyncRequestAddReplica(ctx, shardID, replicaID, addr, 0)
+}
+
+// AddObserver makes replicaID a non-voting member of the shard: a broker
+// that joined a running cluster follows the controller without changing
+// its quorum.
+func (h *Host) AddObserver(ctx context.Context, shardID, replicaID uint64, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return h.nh.SyncRequestAddNonVoting(ctx, shardID, replicaID, addr, 0)
+}
+
+// RemoveReplica removes replicaID from the shard's members.
+func (h *Host) RemoveReplica(ctx context.Context, shardID, replicaID uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return h.nh.SyncRequestDeleteReplica(ctx, shardID, replicaID, 0)
+}
+
+// Members returns the shard's current voting and non-voting replica IDs as
+// this node knows them (committed membership).
+func (h *Host) Members(ctx context.Context, shardID uint64) (voters, observers map[uint64]string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := h.nh.SyncGetShardMembership(ctx, shardID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m.Nodes, m.NonVotings, nil
 }
 
 // StopPartition stops this node's replica of a shard; with removeData its
@@ -201,11 +277,16 @@ func (h *Host) StopPartition(shardID uint64, removeData bool) error {
 	}
 	h.mu.Lock()
 	delete(h.leaders, shardID)
+	replicaID, ok := h.replicas[shardID]
+	delete(h.replicas, shardID)
 	h.mu.Unlock()
+	if !ok {
+		replicaID = h.cfg.NodeID
+	}
 	if removeData {
 		// RemoveData fails while the shard is still closing; retry briefly.
 		for i := 0; i < 100; i++ {
-			err = h.nh.RemoveData(shardID, h.cfg.NodeID)
+			err = h.nh.RemoveData(shardID, replicaID)
 			if !errors.Is(err, dragonboat.ErrShardNotStopped) {
 				break
 			}
@@ -228,7 +309,7 @@ func (h *Host) Leader(shardID uint64) (LeaderInfo, bool) {
 	if err != nil || !valid || id == 0 {
 		return LeaderInfo{}, false
 	}
-	return LeaderInfo{LeaderID: id, Term: term}, true
+	return LeaderInfo{LeaderID: uint64(NodeOf(id)), Term: term}, true
 }
 
 // IsLeader reports whether this node leads the shard, and the term.
@@ -271,7 +352,8 @@ func (h *Host) WaitLeader(ctx context.Context, shardID uint64) (LeaderInfo, erro
 }
 
 // TransferLeadership asks the shard's leader (this node) to hand leadership
-// to target. It returns at once; the transfer completes asynchronously.
+// to target (a replica ID). It returns at once; the transfer completes
+// asynchronously.
 func (h *Host) TransferLeadership(shardID, target uint64) error {
 	return h.nh.RequestLeaderTransfer(shardID, target)
 }

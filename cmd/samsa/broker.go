@@ -17,9 +17,9 @@ func init() { registerCommand(newBrokerCmd) }
 
 func newBrokerCmd() *cobra.Command {
 	var (
-		dataDir, listen, advertise, raftAddr, configFile, initial, logLevel string
-		nodeID                                                              int32
-		overrides                                                           []string
+		dataDir, listen, advertise, raftAddr, configFile, initial, join, logLevel string
+		nodeID                                                                    int32
+		overrides                                                                 []string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -50,7 +50,10 @@ with Kafka's names (log.retention.ms, num.partitions, ...).`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg := broker.Config{NodeID: nodeID, DataDir: dataDir, Listen: listen, Advertise: advertise,
-				RaftAddr: raftAddr, Settings: settings, Logger: log}
+				RaftAddr: raftAddr, Settings: settings, Logger: log, Join: join}
+			if initial != "" && join != "" {
+				return fmt.Errorf("--initial-cluster and --join: give one (--initial-cluster starts a new cluster, --join adds this broker to a running one)")
+			}
 			if initial != "" {
 				m, err := parseInitialCluster(initial)
 				if err != nil {
@@ -81,6 +84,7 @@ with Kafka's names (log.retention.ms, num.partitions, ...).`,
 	f.StringVar(&advertise, "advertise", "", "address clients are told to use (default: the listener)")
 	f.StringVar(&raftAddr, "raft-addr", "", "Raft host:port (default: listener port + 10000)")
 	f.StringVar(&initial, "initial-cluster", "", "controller voters: id=host:port,... (default: this node alone)")
+	f.StringVar(&join, "join", "", "join a running cluster through this broker's Kafka address (host:port) instead of --initial-cluster")
 	f.Int32Var(&nodeID, "node-id", 0, "broker node ID (default 1, or node.id)")
 	f.StringVar(&configFile, "config", "", "server.properties-style settings file")
 	f.StringArrayVar(&overrides, "set", nil, "a setting key=value (repeatable), e.g. --set num.partitions=3")
