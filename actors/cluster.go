@@ -153,6 +153,14 @@ func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok 
 	if local || shardID == raftgroup.ControllerShardID {
 		li, ok := b.host.Leader(shardID)
 		if !ok {
+			b.mu.RLock()
+			p := b.parts[shardID]
+			b.mu.RUnlock()
+			if p != nil {
+				if stranded, epoch := p.Stranded(); stranded {
+					return b.opts.NodeID, epoch, true
+				}
+			}
 			return -1, -1, false
 		}
 		return int32(li.LeaderID), int32(li.Term), true

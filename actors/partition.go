@@ -134,6 +134,27 @@ func (p *Partition) Leader() (bool, int32) {
 	return ok, int32(term)
 }
 
+// Stranded reports that this replica's Raft group has no leader while the
+// last leader was this broker or is gone: no quorum is reachable (the other
+// replicas are down or cut off). A Kafka leader whose followers all left the
+// ISR keeps serving reads; so does a stranded replica, read-only, from its
+// log, which only ever holds committed records. Writes get
+// NOT_ENOUGH_REPLICAS (retriable) until a quorum is back. The epoch is the
+// last leader's; a new leader elsewhere has a higher one.
+func (p *Partition) Stranded() (bool, int32) {
+	if _, ok := p.b.host.Leader(p.ShardID); ok {
+		return false, 0
+	}
+	last, ok := p.b.host.LastLeader(p.ShardID)
+	if !ok {
+		return false, 0 // no leader yet since start-up: an election is due
+	}
+	if int32(last.LeaderID) == p.b.opts.NodeID || !p.b.brokerAlive(int32(last.LeaderID)) {
+		return true, int32(last.Term)
+	}
+	return false, 0
+}
+
 // EndOffsetForEpoch answers OffsetForLeaderEpoch from the epoch cache.
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.sm.EndOffsetForEpoch(epoch)

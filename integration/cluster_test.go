@@ -516,3 +516,70 @@ func waitISRPartition(t *testing.T, ctx context.Context, addr, topic string, par
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestClusterTwoStoppedFollowersReadOnly: with both followers paused the
+// leader has no Raft quorum. acks=all writes fail with a retriable error
+// (NOT_ENOUGH_REPLICAS once the leader has stepped down), reads of committed
+// records still work, and writes resume after SIGCONT.
+func TestClusterTwoStoppedFollowersReadOnly(t *testing.T) {
+	c := startCluster(t, 3, "--set", "replica.lag.time.max.ms=2000", "--set", "broker.session.timeout.ms=4000")
+	ctx := testContext(t, 3*time.Minute)
+	adm := newAdmin(t, c.procs[0].addr)
+	const topic = "noquorum"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitISR(t, ctx, c.procs[0].addr, topic, 3)
+	if got := produceN(t, ctx, c.addrs(0), topic, 0, 1000, 0, nil); len(got) != 1000 {
+		t.Fatalf("%d of 1000 acknowledged", len(got))
+	}
+	leader := leaderOf(t, ctx, adm, topic, 0)
+	var stopped []*proc
+	for i, p := range c.procs {
+		if int32(i+1) != leader {
+			if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			stopped = append(stopped, p)
+		}
+	}
+	defer func() {
+		for _, p := range stopped {
+			p.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	lead := c.procs[leader-1].addr
+	cl := newClient(t, lead)
+	if err := cl.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rp, err := produceRaw(t, ctx, cl, leader, topic, -1, validBatch())
+		if err == nil && rp.ErrorCode == kerr.NotEnoughReplicas.Code {
+			break
+		}
+		if err == nil {
+			ke := kerr.ErrorForCode(rp.ErrorCode)
+			if ke == nil || !kerr.IsRetriable(ke) {
+				t.Fatalf("acks=all without a quorum: error code %d (%v), want a retriable error", rp.ErrorCode, ke)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acks=all without a quorum never got NOT_ENOUGH_REPLICAS (last: %+v, %v)", rp, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := readAll(t, ctx, lead, topic); len(got) != 1000 {
+		t.Fatalf("read %d of 1000 records without a quorum", len(got))
+	}
+
+	for _, p := range stopped {
+		if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := newClient(t, c.addrs(0), kgo.DefaultProduceTopic(topic)).ProduceSync(ctx, &kgo.Record{Value: recordValue(1000, 100)}).FirstErr(); err != nil {
+		t.Fatalf("after SIGCONT: %v", err)
+	}
+}

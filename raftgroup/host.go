@@ -101,7 +101,8 @@ type Host struct {
 
 	mu       sync.Mutex
 	leaders  map[uint64]LeaderInfo
-	replicas map[uint64]uint64 // shard → this node's replica ID
+	replicas map[uint64]uint64     // shard → this node's replica ID
+	last     map[uint64]LeaderInfo // shard → the last leader seen (never 0)
 	persist  *persistRegistry
 }
 
@@ -120,6 +121,9 @@ func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
 		node = uint64(NodeOf(info.LeaderID))
 	}
 	l.h.leaders[info.ShardID] = LeaderInfo{LeaderID: node, Term: info.Term}
+	if node != 0 {
+		l.h.last[info.ShardID] = LeaderInfo{LeaderID: node, Term: info.Term}
+	}
 	l.h.mu.Unlock()
 	if l.h.cfg.OnLeaderChange != nil {
 		l.h.cfg.OnLeaderChange(info.ShardID, node, info.Term)
@@ -130,7 +134,7 @@ func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
 func Start(cfg Config) (*Host, error) {
 	cfg.setDefaults()
 	quietLoggers()
-	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo), replicas: map[uint64]uint64{}, persist: &persistRegistry{waiters: map[persistKey]func(){}}}
+	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo), replicas: map[uint64]uint64{}, last: map[uint64]LeaderInfo{}, persist: &persistRegistry{waiters: map[persistKey]func(){}}}
 	logdb := config.GetTinyMemLogDBConfig()
 	// tan allocates one write buffer per LogDB shard (16); they grow on
 	// demand, so a small start keeps an idle broker small.
@@ -277,6 +281,7 @@ func (h *Host) StopPartition(shardID uint64, removeData bool) error {
 	}
 	h.mu.Lock()
 	delete(h.leaders, shardID)
+	delete(h.last, shardID)
 	replicaID, ok := h.replicas[shardID]
 	delete(h.replicas, shardID)
 	h.mu.Unlock()
@@ -310,6 +315,15 @@ func (h *Host) Leader(shardID uint64) (LeaderInfo, bool) {
 		return LeaderInfo{}, false
 	}
 	return LeaderInfo{LeaderID: uint64(NodeOf(id)), Term: term}, true
+}
+
+// LastLeader is the last leader this node saw for the shard, even if the
+// shard has none now.
+func (h *Host) LastLeader(shardID uint64) (LeaderInfo, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	li, ok := h.last[shardID]
+	return li, ok
 }
 
 // IsLeader reports whether this node leads the shard, and the term.

@@ -170,7 +170,9 @@ func leaderPartition(b *actors.Broker, t *raftgroup.Topic, topic string, partiti
 	}
 	leader, epoch := p.Leader()
 	if !leader {
-		return nil, nil, -1, kerr.NotLeaderForPartition.Code
+		if leader, epoch = p.Stranded(); !leader {
+			return nil, nil, -1, kerr.NotLeaderForPartition.Code
+		}
 	}
 	if code := checkLeaderEpoch(currentEpoch, epoch); code != 0 {
 		return nil, nil, -1, code

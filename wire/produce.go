@@ -58,6 +58,10 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 				fail(kerr.NotLeaderForPartition.Code, "")
 				continue
 			}
+			if stranded, _ := p.Stranded(); stranded {
+				fail(kerr.NotEnoughReplicas.Code, "no quorum of replicas reachable: the partition is read-only until one is back")
+				continue
+			}
 			h, err := batch.Validate(rp.Records)
 			if err != nil {
 				code := kerr.CorruptMessage.Code
