@@ -322,7 +322,7 @@ func (b *Broker) reconcile() {
 			p.setConfigs(w.t.Configs)
 			continue
 		}
-		if err := b.startPartition(md, w.t, w.a); err != nil {
+		if err := b.startPartition(md, w.t, w.a); err != nil && !errors.Is(err, errRebuilding) {
 			b.log.Error("starting partition", "topic", w.t.Name, "partition", w.a.Partition, "err", err)
 		}
 	}
@@ -364,6 +364,9 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
+	}
+	if err := b.verifyReplica(t, a, dir); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -412,6 +415,42 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 	}
 	return nil
 }
+
+// verifyReplica checks a partition's log before its replica starts. A log
+// that lost applied records (a corrupt or truncated segment) is never
+// served: the directory is set aside and, when other replicas exist, the
+// controller replaces this replica with a fresh one that the leader fills
+// by snapshot. With no other replica the partition stays offline.
+func (b *Broker) verifyReplica(t *raftgroup.Topic, a raftgroup.PartitionAssignment, dir string) error {
+	err := partition.VerifyReplica(dir, b.settings.LogConfig(t.Configs))
+	if err == nil || !errors.Is(err, partition.ErrDamaged) {
+		return err
+	}
+	if len(a.Replicas) < 2 {
+		b.log.Error("partition log damaged and no other replica to repair it from; partition offline", "topic", t.Name, "partition", a.Partition, "err", err)
+		return err
+	}
+	aside := fmt.Sprintf("%s.damaged-%d", dir, time.Now().UnixMilli())
+	b.log.Error("partition log damaged: setting it aside and rebuilding this replica from the others",
+		"topic", t.Name, "partition", a.Partition, "moved_to", aside, "err", err)
+	if err := os.Rename(dir, aside); err != nil {
+		return err
+	}
+	if err := b.host.RemoveReplicaData(a.ShardID, a.ReplicaID(b.opts.NodeID)); err != nil {
+		b.log.Warn("removing the damaged replica's Raft data", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, perr := b.host.ProposeController(ctx, &raftgroup.Command{ReplicaReset: &raftgroup.ReplicaAdded{ShardID: a.ShardID, Node: b.opts.NodeID}})
+	if perr != nil {
+		return fmt.Errorf("requesting a replacement replica: %w", perr)
+	}
+	// The reset bumped this replica's ID; reconcile starts the new one.
+	return errRebuilding
+}
+
+// errRebuilding: the replica was replaced and starts again under a new ID.
+var errRebuilding = errors.New("replica being rebuilt from the other replicas")
 
 func (b *Broker) stopPartition(p *Partition, deleted bool) {
 	b.mu.Lock()

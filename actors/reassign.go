@@ -90,6 +90,16 @@ func (b *Broker) reassignStep(md *raftgroup.Metadata, a raftgroup.PartitionAssig
 		if !ok {
 			return nil // unregistered: the reassignment waits for it
 		}
+		// A damaged replica being replaced (ReplicaReset): its old
+		// replica ID leaves before the new one joins.
+		for old := range voters {
+			if raftgroup.NodeOf(old) == n {
+				if err := b.host.RemoveReplica(ctx, a.ShardID, old); err != nil {
+					return err
+				}
+				b.log.Info("removed damaged replica", "shard", a.ShardID, "broker", n)
+			}
+		}
 		if err := b.host.AddReplica(ctx, a.ShardID, id, br.RaftAddr); err != nil {
 			return err
 		}
@@ -113,8 +123,11 @@ func (b *Broker) reassignStep(md *raftgroup.Metadata, a raftgroup.PartitionAssig
 		if slices.Contains(target, n) {
 			continue
 		}
-		if _, ok := voters[a.ReplicaID(n)]; ok {
-			if err := b.host.RemoveReplica(ctx, a.ShardID, a.ReplicaID(n)); err != nil {
+		for id := range voters {
+			if raftgroup.NodeOf(id) != n {
+				continue
+			}
+			if err := b.host.RemoveReplica(ctx, a.ShardID, id); err != nil {
 				return err
 			}
 			b.log.Info("removed replica", "shard", a.ShardID, "broker", n)

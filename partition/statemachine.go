@@ -559,3 +559,32 @@ func (s *StateMachine) CloseErr() error {
 	}
 	return nil
 }
+
+// ErrDamaged: a replica's log lost records that Raft had applied (a corrupt
+// or truncated segment, an unreadable checkpoint). Serving it would hand out
+// a log with a hole; the replica must be rebuilt from the other replicas.
+var ErrDamaged = errors.New("partition: replica log damaged")
+
+// VerifyReplica opens the log in dir, running crash recovery, and checks it
+// still holds everything the Raft checkpoint records as applied. A directory
+// without a checkpoint has nothing to verify.
+func VerifyReplica(dir string, cfg Config) error {
+	cpPath := filepath.Join(dir, checkpointFile)
+	if _, err := os.Stat(cpPath); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	cp, err := readRaftCheckpoint(cpPath)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDamaged, err)
+	}
+	l, err := Open(dir, cfg, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDamaged, err)
+	}
+	defer l.Close()
+	if l.NextOffset() < cp.NextOffset {
+		return fmt.Errorf("%w: %s ends at offset %d after recovery, but offsets up to %d were applied (Raft index %d)",
+			ErrDamaged, dir, l.NextOffset(), cp.NextOffset, cp.Applied)
+	}
+	return nil
+}

@@ -57,6 +57,28 @@ func (a PartitionAssignment) ReplicaID(node int32) uint64 {
 	return uint64(a.Gens[node])<<32 | uint64(uint32(node))
 }
 
+// withNewReplica gives node a replica ID not used in the shard before and
+// marks it as joining (the caller adds it to Replicas if needed).
+func (a PartitionAssignment) withNewReplica(node int32) PartitionAssignment {
+	a.Initial = a.InitialReplicas()
+	gens := maps.Clone(a.Gens)
+	if gens == nil {
+		gens = map[int32]uint32{}
+	}
+	if g, ok := gens[node]; ok {
+		gens[node] = g + 1
+	} else if slices.Contains(a.Initial, node) {
+		gens[node] = 1
+	} else {
+		gens[node] = 0
+	}
+	a.Gens = gens
+	if !slices.Contains(a.Joined, node) {
+		a.Joined = append(slices.Clone(a.Joined), node)
+	}
+	return a
+}
+
 // NodeOf is the broker a Raft replica ID belongs to.
 func NodeOf(replicaID uint64) int32 { return int32(uint32(replicaID)) }
 
@@ -202,6 +224,9 @@ type Command struct {
 	// shard's Raft group; ReassignmentDone that the reassignment finished.
 	ReplicaAdded     *ReplicaAdded `json:"replica_added,omitempty"`
 	ReassignmentDone uint64        `json:"reassignment_done,omitempty"`
+	// ReplicaReset replaces a damaged replica with a fresh one (a new
+	// replica ID) that the leader adds in its place and fills by snapshot.
+	ReplicaReset *ReplicaAdded `json:"replica_reset,omitempty"`
 }
 
 // LeaderChange records that Leader leads ShardID in Epoch. Reports from an
@@ -401,21 +426,26 @@ func apply(md *Metadata, cmd *Command) (int16, []byte) {
 		if slices.Contains(a.Replicas, ra.Node) {
 			return 0, nil
 		}
-		a.Initial = a.InitialReplicas()
-		gens := maps.Clone(a.Gens)
-		if gens == nil {
-			gens = map[int32]uint32{}
-		}
-		if g, ok := gens[ra.Node]; ok {
-			gens[ra.Node] = g + 1
-		} else if slices.Contains(a.Initial, ra.Node) {
-			gens[ra.Node] = 1
-		} else {
-			gens[ra.Node] = 0
-		}
-		a.Gens = gens
+		a = a.withNewReplica(ra.Node)
 		a.Replicas = append(slices.Clone(a.Replicas), ra.Node)
-		a.Joined = append(slices.Clone(a.Joined), ra.Node)
+		t.Partitions[i] = a
+		md.Topics[t.Name] = t
+	case cmd.ReplicaReset != nil:
+		rr := cmd.ReplicaReset
+		t, i := md.PartitionByShard(rr.ShardID)
+		if t == nil {
+			return kerr.UnknownTopicOrPartition.Code, nil
+		}
+		a := t.Partitions[i]
+		if !slices.Contains(a.Replicas, rr.Node) {
+			return kerr.ReplicaNotAvailable.Code, nil
+		}
+		t = t.clone()
+		a = a.withNewReplica(rr.Node)
+		if a.Reassign == nil {
+			// The leader's reassignment driver swaps the replica IDs.
+			a.Reassign = &Reassignment{Target: slices.Clone(a.Replicas), Original: slices.Clone(a.Replicas)}
+		}
 		t.Partitions[i] = a
 		md.Topics[t.Name] = t
 	case cmd.ReassignmentDone != 0:

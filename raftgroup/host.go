@@ -302,6 +302,16 @@ func (h *Host) StopPartition(shardID uint64, removeData bool) error {
 	return nil
 }
 
+// RemoveReplicaData deletes a replica's Raft state (the replica is not
+// running on this node).
+func (h *Host) RemoveReplicaData(shardID, replicaID uint64) error {
+	err := h.nh.RemoveData(shardID, replicaID)
+	if errors.Is(err, dragonboat.ErrShardNotStopped) || errors.Is(err, dragonboat.ErrShardNotFound) {
+		return nil
+	}
+	return err
+}
+
 // Leader returns the shard's leader as this node knows it.
 func (h *Host) Leader(shardID uint64) (LeaderInfo, bool) {
 	h.mu.Lock()
