@@ -28,6 +28,10 @@ type producerEntry struct {
 	Epoch         int16       `json:"e"`
 	Batches       []batchMeta `json:"b"`
 	LastTimestamp int64       `json:"t"` // append time of the last batch, for expiration
+	// InTxn: a transaction of this producer is open in the partition,
+	// begun at TxnFirst; its marker closes it.
+	InTxn    bool  `json:"it,omitempty"`
+	TxnFirst int64 `json:"tf,omitempty"`
 }
 
 func (e *producerEntry) lastSeq() int32 {
@@ -40,10 +44,38 @@ func (e *producerEntry) lastSeq() int32 {
 // producerState is the idempotence state of a partition: part of the
 // replicated state machine, so every replica decides duplicates identically.
 type producerState struct {
-	m map[int64]*producerEntry
+	m       map[int64]*producerEntry
+	ongoing map[int64]int64 // producer ID → first offset of its open transaction
 }
 
-func newProducerState() *producerState { return &producerState{m: make(map[int64]*producerEntry)} }
+func newProducerState() *producerState {
+	return &producerState{m: make(map[int64]*producerEntry), ongoing: map[int64]int64{}}
+}
+
+// load replaces the state with m (from a checkpoint or a snapshot).
+func (ps *producerState) load(m map[int64]*producerEntry) {
+	if m == nil {
+		m = make(map[int64]*producerEntry)
+	}
+	ps.m, ps.ongoing = m, map[int64]int64{}
+	for id, e := range m {
+		if e.InTxn {
+			ps.ongoing[id] = e.TxnFirst
+		}
+	}
+}
+
+// firstUnstable is the first offset of the earliest open transaction: the
+// last stable offset. ok is false when no transaction is open.
+func (ps *producerState) firstUnstable() (int64, bool) {
+	first, ok := int64(0), false
+	for _, f := range ps.ongoing {
+		if !ok || f < first {
+			first, ok = f, true
+		}
+	}
+	return first, ok
+}
 
 // nextSeq is the sequence expected after last, wrapping at MaxInt32 as Kafka does.
 func nextSeq(last int32) int32 {
@@ -60,6 +92,15 @@ func (ps *producerState) check(h *batch.Header) (dup bool, dupOffset int64, code
 		return false, 0, 0
 	}
 	e := ps.m[h.ProducerID]
+	if h.IsControl() {
+		// A transaction marker carries no sequence; the coordinator may
+		// write it with a bumped epoch (an abort that fences the producer),
+		// never an older one.
+		if e != nil && h.ProducerEpoch < e.Epoch {
+			return false, 0, kerr.InvalidProducerEpoch.Code
+		}
+		return false, 0, 0
+	}
 	if e == nil {
 		// Unknown producer (new, or its state expired): accept any sequence,
 		// as Kafka does since KIP-360.
@@ -89,10 +130,11 @@ func (ps *producerState) check(h *batch.Header) (dup bool, dupOffset int64, code
 	return false, 0, 0
 }
 
-// record notes an appended batch.
-func (ps *producerState) record(h *batch.Header, firstOffset, nowMs int64) {
+// record notes an appended batch. A marker that closes an open transaction
+// returns where that transaction began.
+func (ps *producerState) record(h *batch.Header, firstOffset, nowMs int64) (txnFirst int64, txnEnded bool) {
 	if h.ProducerID < 0 {
-		return
+		return 0, false
 	}
 	e := ps.m[h.ProducerID]
 	if e == nil {
@@ -104,8 +146,20 @@ func (ps *producerState) record(h *batch.Header, firstOffset, nowMs int64) {
 		e.Batches = e.Batches[:0]
 	}
 	e.LastTimestamp = nowMs
+	if h.IsControl() {
+		if e.InTxn {
+			txnFirst, txnEnded = e.TxnFirst, true
+			e.InTxn, e.TxnFirst = false, 0
+			delete(ps.ongoing, h.ProducerID)
+		}
+		return txnFirst, txnEnded
+	}
+	if h.IsTransactional() && !e.InTxn {
+		e.InTxn, e.TxnFirst = true, firstOffset
+		ps.ongoing[h.ProducerID] = firstOffset
+	}
 	if h.BaseSequence < 0 {
-		return
+		return 0, false
 	}
 	if len(e.Batches) == producerBatchesKept {
 		copy(e.Batches, e.Batches[1:])
@@ -114,6 +168,7 @@ func (ps *producerState) record(h *batch.Header, firstOffset, nowMs int64) {
 	e.Batches = append(e.Batches, batchMeta{
 		FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), FirstOffset: firstOffset, Timestamp: nowMs,
 	})
+	return 0, false
 }
 
 // expire drops producers idle for longer than expirationMs. It runs at apply
@@ -123,7 +178,8 @@ func (ps *producerState) expire(nowMs, expirationMs int64) {
 		return
 	}
 	for id, e := range ps.m {
-		if nowMs-e.LastTimestamp > expirationMs {
+		// A producer with an open transaction stays until its marker.
+		if nowMs-e.LastTimestamp > expirationMs && !e.InTxn {
 			delete(ps.m, id)
 		}
 	}
@@ -156,20 +212,30 @@ func (ps *producerState) clone() map[int64]*producerEntry {
 	return m
 }
 
+// decision is the outcome of decide.
+type decision struct {
+	offset   int64 // where the batch goes, or the original offset of a retry
+	appended bool
+	code     int16 // refused
+	// txnEnded: the batch is a marker closing a transaction begun at txnFirst.
+	txnEnded bool
+	txnFirst int64
+}
+
 // decide is the one idempotence decision, shared by the state machine and
 // the leader's Decider so both reach the same answer: the batch is refused
 // (code), is a retry of a recent batch (its first offset, not appended), or
 // is appended at next and recorded.
-func (ps *producerState) decide(h *batch.Header, next, nowMs int64) (offset int64, appended bool, code int16) {
+func (ps *producerState) decide(h *batch.Header, next, nowMs int64) decision {
 	dup, dupOffset, code := ps.check(h)
 	if code != 0 {
-		return 0, false, code
+		return decision{code: code}
 	}
 	if dup {
-		return dupOffset, false, 0
+		return decision{offset: dupOffset}
 	}
-	ps.record(h, next, nowMs)
-	return next, true, 0
+	first, ended := ps.record(h, next, nowMs)
+	return decision{offset: next, appended: true, txnEnded: ended, txnFirst: first}
 }
 
 // Decider predicts, on the partition leader, what the state machine will
@@ -187,11 +253,11 @@ type Decider struct {
 
 // Decide returns the batch's predicted offset and whether it will be appended.
 func (d *Decider) Decide(h *batch.Header, nowMs int64) (offset int64, appended bool, code int16) {
-	offset, appended, code = d.ps.decide(h, d.next, nowMs)
-	if appended {
+	dec := d.ps.decide(h, d.next, nowMs)
+	if dec.appended {
 		d.next += int64(h.LastOffsetDelta) + 1
 	}
-	return offset, appended, code
+	return dec.offset, dec.appended, dec.code
 }
 
 // EndEntry mirrors the state machine's per-entry producer expiry.

@@ -70,6 +70,7 @@ type snapshotMeta struct {
 	EndOffset   int64                    `json:"end_offset"`
 	Producers   map[int64]*producerEntry `json:"producers"`
 	Epochs      []epochEntry             `json:"epochs"`
+	Aborted     []AbortedTxn             `json:"aborted,omitempty"`
 }
 
 // snapshotState is the state identifier PrepareSnapshot captures.

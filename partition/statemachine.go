@@ -141,6 +141,7 @@ type raftCheckpoint struct {
 	NextOffset int64                    `json:"next_offset"`
 	Producers  map[int64]*producerEntry `json:"producers"`
 	Epochs     []epochEntry             `json:"epochs"`
+	Aborted    []AbortedTxn             `json:"aborted,omitempty"`
 }
 
 // StateMachine is a partition's dragonboat IOnDiskStateMachine: the Kafka
@@ -157,7 +158,10 @@ type StateMachine struct {
 
 	log       atomic.Pointer[Log]
 	producers *producerState
-	prodMu    sync.Mutex // guards producers against concurrent readers (Producers)
+	// aborted lists the aborted transactions still in the log, in marker
+	// order: read_committed fetches return the ones they overlap.
+	aborted []AbortedTxn
+	prodMu  sync.Mutex // guards producers and aborted against concurrent readers
 	// epochs is the leader epoch cache: ascending epochs with the first
 	// offset appended in each. epochMu guards it against concurrent
 	// readers (EndOffsetForEpoch).
@@ -206,7 +210,57 @@ func (s *StateMachine) LeaderView() *Decider {
 	if l := s.log.Load(); l != nil {
 		next = l.NextOffset()
 	}
-	return &Decider{next: next, ps: &producerState{m: s.producers.clone()}, expirationMs: s.producerExpirationMs.Load()}
+	ps := newProducerState()
+	ps.load(s.producers.clone())
+	return &Decider{next: next, ps: ps, expirationMs: s.producerExpirationMs.Load()}
+}
+
+// AbortedTxn is an aborted transaction: producer, its first offset in this
+// partition and the offset of its abort marker.
+type AbortedTxn struct {
+	ProducerID  int64 `json:"p"`
+	FirstOffset int64 `json:"f"`
+	LastOffset  int64 `json:"l"`
+}
+
+// trimAborted forgets aborted transactions whose markers retention removed.
+// Called with prodMu held.
+func (s *StateMachine) trimAborted(logStart int64) {
+	i := 0
+	for i < len(s.aborted) && s.aborted[i].LastOffset < logStart {
+		i++
+	}
+	if i > 0 {
+		s.aborted = slices.Clone(s.aborted[i:])
+	}
+}
+
+// LastStableOffset is the first offset of the earliest open transaction, or
+// the log end when none is open: read_committed consumers read below it.
+func (s *StateMachine) LastStableOffset() int64 {
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
+	if first, ok := s.producers.firstUnstable(); ok {
+		return first
+	}
+	if l := s.log.Load(); l != nil {
+		return l.NextOffset()
+	}
+	return 0
+}
+
+// AbortedTxns returns the aborted transactions that overlap [from, to): a
+// read_committed consumer drops their records from what it fetched.
+func (s *StateMachine) AbortedTxns(from, to int64) []AbortedTxn {
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
+	var out []AbortedTxn
+	for _, a := range s.aborted {
+		if a.LastOffset >= from && a.FirstOffset < to {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Producers lists the idempotent producers known to this partition.
@@ -321,7 +375,8 @@ func (s *StateMachine) openCheckpoint(l *Log) error {
 	s.setEpochs(truncateEpochsFromEnd(epochs, l.NextOffset()))
 	if cp.Producers != nil {
 		s.prodMu.Lock()
-		s.producers.m = cp.Producers
+		s.producers.load(cp.Producers)
+		s.aborted = cp.Aborted
 		s.prodMu.Unlock()
 	}
 	s.applied = cp.Applied
@@ -369,14 +424,19 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 				r.ErrorCode = kerr.CorruptMessage.Code
 				continue
 			}
-			offset, appended, code := s.producers.decide(&h, next, cmd.TimestampMs)
-			if code != 0 {
-				r.ErrorCode = code
+			dec := s.producers.decide(&h, next, cmd.TimestampMs)
+			if dec.code != 0 {
+				r.ErrorCode = dec.code
 				continue
 			}
-			if !appended {
-				r.BaseOffset = offset // a retry of a batch already written
+			if !dec.appended {
+				r.BaseOffset = dec.offset // a retry of a batch already written
 				continue
+			}
+			if dec.txnEnded {
+				if typ, ok := batch.ControlType(b); ok && typ == batch.ControlAbort {
+					s.aborted = append(s.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: dec.txnFirst, LastOffset: next})
+				}
 			}
 			start := len(buf)
 			buf = append(buf, b...)
@@ -441,7 +501,9 @@ func (s *StateMachine) checkpoint(l *Log) error {
 		return err
 	}
 	s.prodMu.Lock()
-	cp := raftCheckpoint{Version: raftCheckpointVersion, Applied: s.applied, NextOffset: l.NextOffset(), Producers: s.producers.clone()}
+	s.trimAborted(l.StartOffset())
+	cp := raftCheckpoint{Version: raftCheckpointVersion, Applied: s.applied, NextOffset: l.NextOffset(), Producers: s.producers.clone(),
+		Aborted: slices.Clone(s.aborted)}
 	s.prodMu.Unlock()
 	cp.Epochs = s.cloneEpochs()
 	data, err := json.Marshal(cp)
@@ -464,6 +526,7 @@ func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
 	st.meta.Applied = s.applied
 	s.prodMu.Lock()
 	st.meta.Producers = s.producers.clone()
+	st.meta.Aborted = slices.Clone(s.aborted)
 	s.prodMu.Unlock()
 	st.meta.Epochs = s.cloneEpochs()
 	return st, nil
@@ -522,7 +585,8 @@ func (s *StateMachine) installPending(l *Log) error {
 		return err
 	}
 	s.prodMu.Lock()
-	s.producers.m = meta.Producers
+	s.producers.load(meta.Producers)
+	s.aborted = meta.Aborted
 	s.prodMu.Unlock()
 	s.setEpochs(meta.Epochs)
 	s.applied = meta.Applied

@@ -211,3 +211,89 @@ func TestVerifyReplica(t *testing.T) {
 		t.Fatalf("unreadable checkpoint: %v, want ErrDamaged", err)
 	}
 }
+
+// txnBatch is a transactional batch of n records from pid.
+func txnBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
+	t.Helper()
+	h := batch.Header{LastOffsetDelta: int32(n - 1), FirstTimestamp: 1000, MaxTimestamp: 1000,
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, Attributes: batch.AttrTransactional}
+	rs := make([]batch.Record, n)
+	for i := range rs {
+		rs[i] = batch.Record{OffsetDelta: int32(i), Key: []byte{byte(i)}, Value: []byte("t")}
+	}
+	b, err := batch.Build(h, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestStateMachineTransactions: the last stable offset stops at the first
+// open transaction; markers close transactions, aborts are listed for
+// read_committed fetches, and all of it survives a crash and reopen; a
+// marker with an older epoch is refused, one with a newer epoch fences.
+func TestStateMachineTransactions(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openSM(t, dir)
+	apply(t, s, appendEntry(1, 0, idemBatch(t, 5, 0, 0, 2))) // offsets 0-1, not transactional
+	apply(t, s, appendEntry(2, 0, txnBatch(t, 7, 0, 0, 3)))  // 2-4, txn of 7
+	apply(t, s, appendEntry(3, 0, txnBatch(t, 8, 0, 0, 2)))  // 5-6, txn of 8
+	apply(t, s, appendEntry(4, 0, txnBatch(t, 7, 0, 3, 1)))  // 7
+	if lso := s.LastStableOffset(); lso != 2 {
+		t.Fatalf("LSO with two open transactions: %d, want 2", lso)
+	}
+	r := apply(t, s, appendEntry(5, 0, batch.BuildMarker(7, 0, false, 0, 1000))) // 8: abort 7
+	if r[0][0].ErrorCode != 0 || r[0][0].BaseOffset != 8 {
+		t.Fatalf("abort marker: %+v", r)
+	}
+	if lso := s.LastStableOffset(); lso != 5 {
+		t.Fatalf("LSO after aborting 7: %d, want 5", lso)
+	}
+	if got := s.AbortedTxns(0, 100); len(got) != 1 || got[0] != (AbortedTxn{ProducerID: 7, FirstOffset: 2, LastOffset: 8}) {
+		t.Fatalf("aborted: %+v", got)
+	}
+	if got := s.AbortedTxns(9, 100); len(got) != 0 {
+		t.Fatalf("aborted after the marker: %+v", got)
+	}
+	// A marker from an older epoch is refused; a newer one fences and closes.
+	apply(t, s, appendEntry(6, 0, txnBatch(t, 8, 1, 0, 1))) // 9: 8 bumped its epoch (still in its txn)
+	if r := apply(t, s, appendEntry(7, 0, batch.BuildMarker(8, 0, true, 0, 1000))); r[0][0].ErrorCode != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("marker with an old epoch: %+v", r)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	crash(s.Log())
+
+	s2, _ := openSM(t, dir)
+	defer s2.Close()
+	if lso := s2.LastStableOffset(); lso != 5 {
+		t.Fatalf("LSO after reopen: %d, want 5", lso)
+	}
+	if got := s2.AbortedTxns(0, 100); len(got) != 1 {
+		t.Fatalf("aborted after reopen: %+v", got)
+	}
+	d := s2.LeaderView()
+	if off, ok, code := d.Decide(mustHeader(t, batch.BuildMarker(8, 2, true, 0, 1000)), 1000); !ok || code != 0 || off != 10 {
+		t.Fatalf("decider on a fencing commit marker: %d %v %d", off, ok, code)
+	}
+	r = apply(t, s2, appendEntry(8, 0, batch.BuildMarker(8, 2, true, 0, 1000))) // 10: commit 8
+	if r[0][0].ErrorCode != 0 || r[0][0].BaseOffset != 10 {
+		t.Fatalf("commit marker: %+v", r)
+	}
+	if lso, end := s2.LastStableOffset(), s2.Log().NextOffset(); lso != end || end != 11 {
+		t.Fatalf("LSO %d with no open transaction, log end %d", lso, end)
+	}
+	if got := s2.AbortedTxns(0, 100); len(got) != 1 {
+		t.Fatalf("a commit is not an abort: %+v", got)
+	}
+}
+
+func mustHeader(t *testing.T, b []byte) *batch.Header {
+	t.Helper()
+	h, err := batch.CheckCRC(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &h
+}
