@@ -111,6 +111,17 @@ func (p *Partition) Unwatch(ch chan struct{}) {
 // committed entries are applied, so it is the applied log end.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
 
+// LastStableOffset is the offset below which every transaction is decided
+// (at most the high watermark): the end of what read_committed reads.
+func (p *Partition) LastStableOffset() int64 {
+	return min(p.sm.LastStableOffset(), p.HighWatermark())
+}
+
+// AbortedTxns lists the aborted transactions overlapping [from, to).
+func (p *Partition) AbortedTxns(from, to int64) []partition.AbortedTxn {
+	return p.sm.AbortedTxns(from, to)
+}
+
 // Log returns the partition log, or nil while it opens.
 func (p *Partition) Log() *partition.Log {
 	if p.stopped.Load() {

@@ -99,7 +99,7 @@ func fetchOnce(b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, i
 			sp.PreferredReadReplica = -1
 			// Never null: librdkafka rejects a null record set.
 			sp.RecordBatches = []byte{}
-			code, n := fetchPartition(b, t, name, rp, maxBytes-total, total == 0, &sp)
+			code, n := fetchPartition(b, t, name, rp, req.IsolationLevel == 1, maxBytes-total, total == 0, &sp)
 			if code != 0 {
 				sp.ErrorCode = code
 				stop = true
@@ -115,14 +115,27 @@ func fetchOnce(b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, i
 	return resp, total, stop
 }
 
-func fetchPartition(b *actors.Broker, t *raftgroup.Topic, name string, rp kmsg.FetchRequestTopicPartition,
+// fetchPartition reads one partition: up to the high watermark, or for
+// read_committed up to the last stable offset, with the aborted transactions
+// in the range so the client can drop their records.
+func fetchPartition(b *actors.Broker, t *raftgroup.Topic, name string, rp kmsg.FetchRequestTopicPartition, readCommitted bool,
 	budget int, minOne bool, sp *kmsg.FetchResponseTopicPartition) (int16, int) {
 	p, l, _, code := leaderPartition(b, t, name, rp.Partition, rp.CurrentLeaderEpoch)
 	if code != 0 {
 		return code, 0
 	}
-	hw := p.HighWatermark()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.StartOffset()
+	hw, lso := p.HighWatermark(), p.LastStableOffset()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, l.StartOffset()
+	upTo := hw
+	if readCommitted {
+		upTo = lso
+		sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		for _, a := range p.AbortedTxns(rp.FetchOffset, lso) {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+		}
+	}
 	limit := int(rp.PartitionMaxBytes)
 	if budget < limit {
 		limit = budget
@@ -130,7 +143,7 @@ func fetchPartition(b *actors.Broker, t *raftgroup.Topic, name string, rp kmsg.F
 	if limit < 0 {
 		limit = 0
 	}
-	data, err := l.Read(rp.FetchOffset, limit, hw, minOne)
+	data, err := l.Read(rp.FetchOffset, limit, upTo, minOne)
 	if errors.Is(err, partition.ErrOffsetOutOfRange) || rp.FetchOffset > hw {
 		return kerr.OffsetOutOfRange.Code, 0
 	}

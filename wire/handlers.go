@@ -46,5 +46,6 @@ func init() {
 		kmsg.AlterPartitionAssignments.Int16():  {0, 0, handleAlterPartitionReassignments},
 		kmsg.ListPartitionReassignments.Int16(): {0, 0, handleListPartitionReassignments},
 		kmsg.BrokerRegistration.Int16():         {0, 4, handleBrokerRegistration},
+		kmsg.WriteTxnMarkers.Int16():            {0, 1, handleWriteTxnMarkers},
 	}
 }

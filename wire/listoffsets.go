@@ -28,7 +28,7 @@ func handleListOffsets(rc *reqCtx, r kmsg.Request) kmsg.Response {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			sp.ErrorCode = listOffset(rc, t, rt.Topic, rp, &sp)
+			sp.ErrorCode = listOffset(rc, t, rt.Topic, rp, req.IsolationLevel == 1, &sp)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -36,7 +36,7 @@ func handleListOffsets(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	return resp
 }
 
-func listOffset(rc *reqCtx, t *raftgroup.Topic, topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
+func listOffset(rc *reqCtx, t *raftgroup.Topic, topic string, rp kmsg.ListOffsetsRequestTopicPartition, readCommitted bool, sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
 	p, l, epoch, code := leaderPartition(rc.s.b, t, topic, rp.Partition, rp.CurrentLeaderEpoch)
 	if code != 0 {
 		return code
@@ -45,6 +45,9 @@ func listOffset(rc *reqCtx, t *raftgroup.Topic, topic string, rp kmsg.ListOffset
 	switch rp.Timestamp {
 	case latestTimestamp:
 		sp.Offset = p.HighWatermark()
+		if readCommitted {
+			sp.Offset = p.LastStableOffset()
+		}
 	case earliestTimestamp, earliestLocalTimstamp:
 		sp.Offset = l.StartOffset()
 	case maxTimestamp:

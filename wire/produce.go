@@ -46,9 +46,6 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 			case badAcks:
 				fail(kerr.InvalidRequiredAcks.Code, "acks must be 0, 1 or -1")
 				continue
-			case txn:
-				fail(kerr.InvalidRequest.Code, "transactional produce is not supported yet")
-				continue
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				fail(kerr.UnknownTopicOrPartition.Code, "")
 				continue
@@ -69,6 +66,15 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 					code = kerr.UnsupportedForMessageFormat.Code
 				}
 				fail(code, err.Error())
+				continue
+			}
+			switch {
+			case h.IsControl():
+				// Markers come only from transaction coordinators.
+				fail(kerr.InvalidRecord.Code, "clients may not write control batches")
+				continue
+			case h.IsTransactional() != txn || (txn && h.ProducerID < 0):
+				fail(kerr.InvalidRecord.Code, "a transactional batch needs a transactional.id and a producer ID, and only transactional batches may carry one")
 				continue
 			}
 			ch := make(chan actors.ProduceResult, 1)
