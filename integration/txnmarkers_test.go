@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -129,6 +130,20 @@ func TestTransactionMarkersReadCommitted(t *testing.T) {
 	}
 	if got := consumeValues(t, ctx, addr, topic, kgo.ReadCommitted()); len(got) != 0 {
 		t.Fatalf("read_committed saw %v past an open transaction", got)
+	}
+	// DescribeProducers shows the open transaction (kadm, as kafka-transactions.sh would).
+	dp, err := newAdmin(t, addr).DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := false
+	dp.EachProducer(func(p kadm.DescribedProducer) {
+		if p.ProducerID == pid && p.CurrentTxnStartOffset == 0 {
+			open = true
+		}
+	})
+	if !open {
+		t.Fatalf("DescribeProducers does not show producer %d's open transaction at offset 0: %+v", pid, dp)
 	}
 
 	if code := writeMarker(t, ctx, cl, topic, pid, epoch, false); code != 0 {

@@ -191,12 +191,18 @@ type ProducerInfo struct {
 	Epoch         int16
 	LastSequence  int32
 	LastTimestamp int64
+	// TxnStartOffset is where its open transaction began, -1 if none.
+	TxnStartOffset int64
 }
 
 func (ps *producerState) list() []ProducerInfo {
 	out := make([]ProducerInfo, 0, len(ps.m))
 	for id, e := range ps.m {
-		out = append(out, ProducerInfo{ProducerID: id, Epoch: e.Epoch, LastSequence: e.lastSeq(), LastTimestamp: e.LastTimestamp})
+		start := int64(-1)
+		if e.InTxn {
+			start = e.TxnFirst
+		}
+		out = append(out, ProducerInfo{ProducerID: id, Epoch: e.Epoch, LastSequence: e.lastSeq(), LastTimestamp: e.LastTimestamp, TxnStartOffset: start})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ProducerID < out[j].ProducerID })
 	return out

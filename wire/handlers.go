@@ -47,5 +47,6 @@ func init() {
 		kmsg.ListPartitionReassignments.Int16(): {0, 0, handleListPartitionReassignments},
 		kmsg.BrokerRegistration.Int16():         {0, 4, handleBrokerRegistration},
 		kmsg.WriteTxnMarkers.Int16():            {0, 1, handleWriteTxnMarkers},
+		kmsg.DescribeProducers.Int16():          {0, 0, handleDescribeProducers},
 	}
 }
