@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/config"
 	"github.com/samsa-io/samsa/partition"
@@ -78,6 +79,9 @@ type Broker struct {
 	reqID atomic.Uint64
 
 	startMs int64 // when this broker started (opts.Clock), see brokerAlive
+
+	ibMu     sync.Mutex
+	ibClient *kgo.Client // to other brokers (interBrokerClient)
 }
 
 // Start starts the Raft host, the controller and the partitions this broker
@@ -203,6 +207,12 @@ func (b *Broker) Close() {
 	}
 	close(b.stop)
 	b.wg.Wait()
+	b.ibMu.Lock()
+	if b.ibClient != nil {
+		b.ibClient.Close()
+		b.ibClient = nil
+	}
+	b.ibMu.Unlock()
 	if b.host != nil {
 		b.host.Close() // stops every replica; state machines sync on close
 	}
@@ -401,6 +411,15 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 		}
 		p.groupPID = res.(*actor.PID)
 	}
+	if t.Name == TransactionStateTopic {
+		tprops := actor.PropsFromProducer(func() actor.Actor { return &txnActor{p: p} })
+		res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: tprops}, 10*time.Second).Result()
+		if err != nil {
+			b.system.Root.Stop(p.pid)
+			return fmt.Errorf("spawning transaction coordinator actor: %w", err)
+		}
+		p.txnPID = res.(*actor.PID)
+	}
 	b.mu.Lock()
 	b.parts[a.ShardID] = p
 	b.byTP[topicPartition{t.Name, a.Partition}] = p
@@ -465,6 +484,9 @@ func (b *Broker) stopPartition(p *Partition, deleted bool) {
 	b.system.Root.Stop(p.pid)
 	if p.groupPID != nil {
 		b.system.Root.Stop(p.groupPID)
+	}
+	if p.txnPID != nil {
+		b.system.Root.Stop(p.txnPID)
 	}
 	p.stopped.Store(true)
 	p.wake()

@@ -167,7 +167,7 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	t := b.Metadata().Topics[OffsetsTopic]
 	cfg := coordinator.Config{
-		Commit:                a.commitFunc(self, sys),
+		Commit:                commitFunc(a.p, self, sys),
 		MemberIDSuffix:        uuid.NewString,
 		Partition:             a.p.Index,
 		MinSessionTimeout:     time.Duration(b.settings.Int64("group.min.session.timeout.ms")) * time.Millisecond,
@@ -193,9 +193,9 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 }
 
 // commitFunc writes coordinator records as one batch through the partition
-// actor (acks=all) and hands the outcome back to this actor.
-func (a *groupActor) commitFunc(self *actor.PID, sys *actor.ActorSystem) coordinator.CommitFunc {
-	p := a.p
+// actor (acks=all) and hands the outcome back to actor self (a group or
+// transaction coordinator) as a *groupCommitDoneMsg.
+func commitFunc(p *Partition, self *actor.PID, sys *actor.ActorSystem) coordinator.CommitFunc {
 	return func(records []coordinator.Record, done func(error)) {
 		now := p.b.opts.Clock().UnixMilli()
 		h := batch.Header{LastOffsetDelta: int32(len(records) - 1), FirstTimestamp: now, MaxTimestamp: now,
@@ -338,6 +338,9 @@ func (b *Broker) GroupCoordinatorFor(ctx context.Context, groupID string) (int32
 func (b *Broker) notifyGroupLeadership(p *Partition) {
 	if p.groupPID != nil {
 		b.system.Root.Send(p.groupPID, groupLeadershipMsg{})
+	}
+	if p.txnPID != nil {
+		b.system.Root.Send(p.txnPID, groupLeadershipMsg{})
 	}
 }
 

@@ -30,6 +30,8 @@ type Partition struct {
 	pid       *actor.PID
 	// groupPID is the group coordinator actor of a __consumer_offsets replica.
 	groupPID *actor.PID
+	// txnPID is the transaction coordinator actor of a __transaction_state replica.
+	txnPID *actor.PID
 
 	startedAt time.Time
 	inflight  atomic.Int64 // proposals awaiting their Raft result

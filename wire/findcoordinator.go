@@ -10,7 +10,7 @@ import (
 var notCoordinator = kerr.NotCoordinator.Code
 
 // handleFindCoordinator answers which broker coordinates a group (v4+:
-// several keys at once). Transaction coordinators do not exist yet.
+// several keys at once), or a transactional ID (key type 1).
 func handleFindCoordinator(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	req := r.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
@@ -25,18 +25,21 @@ func handleFindCoordinator(rc *reqCtx, r kmsg.Request) kmsg.Response {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
 		var err error
-		if req.CoordinatorType != 0 {
-			err = &actors.Error{Code: kerr.CoordinatorNotAvailable.Code, Message: "transactions are not supported yet"}
-		} else {
-			var node int32
+		var node int32
+		switch req.CoordinatorType {
+		case 0:
 			node, err = b.GroupCoordinatorFor(ctx, key)
-			if err == nil {
-				br, ok := b.Metadata().Brokers[node]
-				if !ok {
-					err = &actors.Error{Code: kerr.CoordinatorNotAvailable.Code}
-				} else {
-					c.NodeID, c.Host, c.Port = br.NodeID, br.Host, br.Port
-				}
+		case 1:
+			node, err = b.TxnCoordinatorFor(ctx, key)
+		default:
+			err = &actors.Error{Code: kerr.InvalidRequest.Code, Message: "unknown coordinator type"}
+		}
+		if err == nil {
+			br, ok := b.Metadata().Brokers[node]
+			if !ok {
+				err = &actors.Error{Code: kerr.CoordinatorNotAvailable.Code}
+			} else {
+				c.NodeID, c.Host, c.Port = br.NodeID, br.Host, br.Port
 			}
 		}
 		c.ErrorCode = actors.ErrorCode(err)

@@ -48,5 +48,8 @@ func init() {
 		kmsg.BrokerRegistration.Int16():         {0, 4, handleBrokerRegistration},
 		kmsg.WriteTxnMarkers.Int16():            {0, 1, handleWriteTxnMarkers},
 		kmsg.DescribeProducers.Int16():          {0, 0, handleDescribeProducers},
+		kmsg.AddPartitionsToTxn.Int16():         {0, 3, handleAddPartitionsToTxn},
+		kmsg.AddOffsetsToTxn.Int16():            {0, 3, handleAddOffsetsToTxn},
+		kmsg.EndTxn.Int16():                     {0, 4, handleEndTxn},
 	}
 }

@@ -15,8 +15,7 @@ func handleInitProducerID(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		return resp
+		return initTransactionalProducerID(rc, req)
 	}
 	ctx, cancel := adminContext(rc, 0)
 	defer cancel()

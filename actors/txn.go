@@ -1,0 +1,364 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/coordinator"
+)
+
+// TransactionStateTopic is the internal topic that persists transactions.
+const TransactionStateTopic = "__transaction_state"
+
+// txnActor runs the transaction coordinator of one __transaction_state
+// partition replica while this broker leads it, as groupActor does for
+// groups: state is loaded from the partition's records and written back
+// through the partition actor.
+type txnActor struct {
+	p       *Partition
+	coord   *coordinator.TxnCoordinator
+	loading bool
+	loadGen int
+	epoch   int32
+	timer   *time.Timer
+	timerAt time.Time
+}
+
+type (
+	txnCallMsg struct {
+		fn   func(c *coordinator.TxnCoordinator, now time.Time)
+		fail func(code int16)
+	}
+	// txnDoneMsg runs a callback of the coordinator on the actor.
+	txnDoneMsg struct{ fn func() }
+)
+
+func (a *txnActor) Receive(ctx actor.Context) {
+	now := a.p.b.opts.Clock()
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.checkLeadership(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		a.unload()
+		return
+	case groupLeadershipMsg:
+		a.checkLeadership(ctx)
+	case *groupLoadedMsg:
+		a.loaded(ctx, m, now)
+	case *txnCallMsg:
+		switch {
+		case a.coord != nil:
+			m.fn(a.coord, now)
+		case a.loading:
+			m.fail(kerr.CoordinatorLoadInProgress.Code)
+		default:
+			m.fail(kerr.NotCoordinator.Code)
+		}
+	case groupTickMsg:
+		a.timerAt = time.Time{}
+		if a.coord != nil {
+			a.coord.Tick(now)
+		}
+		a.checkLeadership(ctx)
+	case *groupCommitDoneMsg:
+		m.done(m.err)
+	case *txnDoneMsg:
+		m.fn()
+	}
+	a.schedule(ctx)
+}
+
+func (a *txnActor) schedule(ctx actor.Context) {
+	next := time.Now().Add(time.Second)
+	if a.coord != nil {
+		if d := a.coord.NextDeadline(); !d.IsZero() && d.Before(next) {
+			next = d
+		}
+	}
+	if !a.timerAt.IsZero() && !next.Before(a.timerAt) {
+		return
+	}
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.timerAt = next
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	a.timer = time.AfterFunc(time.Until(next), func() { sys.Root.Send(self, groupTickMsg{}) })
+}
+
+func (a *txnActor) unload() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.timerAt = time.Time{}
+	if a.coord != nil {
+		a.coord.Unload()
+		a.coord = nil
+	}
+	a.loading = false
+}
+
+func (a *txnActor) checkLeadership(ctx actor.Context) {
+	leader, epoch := a.p.Leader()
+	if !leader || a.p.stopped.Load() {
+		if a.coord != nil || a.loading {
+			a.unload()
+			a.loadGen++
+		}
+		return
+	}
+	if (a.coord != nil && a.epoch == epoch) || a.loading {
+		return
+	}
+	a.unload()
+	a.loading = true
+	a.loadGen++
+	gen, self, sys := a.loadGen, ctx.Self(), ctx.ActorSystem()
+	p := a.p
+	go func() {
+		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		msg := &groupLoadedMsg{gen: gen, epoch: epoch}
+		if msg.err = p.b.host.Barrier(bctx, p.ShardID); msg.err == nil {
+			msg.records, msg.err = readRecords(p.Log(), p.HighWatermark())
+		}
+		sys.Root.Send(self, msg)
+	}()
+}
+
+func (a *txnActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
+	if m.gen != a.loadGen {
+		return
+	}
+	a.loading = false
+	if m.err != nil {
+		a.p.b.log.Warn("loading transaction coordinator", "partition", a.p.Index, "err", m.err)
+		return
+	}
+	if leader, epoch := a.p.Leader(); !leader || epoch != m.epoch {
+		return
+	}
+	b := a.p.b
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	onActor := func(fn func()) { sys.Root.Send(self, &txnDoneMsg{fn: fn}) }
+	cfg := coordinator.TxnConfig{
+		Partition:  a.p.Index,
+		MaxTimeout: time.Duration(b.settings.Int64("transaction.max.timeout.ms")) * time.Millisecond,
+		Commit:     commitFunc(a.p, self, sys),
+		WriteMarkers: func(mk coordinator.Markers, done func(error)) {
+			go func() {
+				err := b.writeMarkers(mk, m.epoch)
+				onActor(func() { done(err) })
+			}()
+		},
+		AllocateProducerID: func(done func(int64, error)) {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				id, _, err := b.InitProducerID(ctx)
+				onActor(func() { done(id, err) })
+			}()
+		},
+		OffsetsPartition: func(group string) coordinator.TopicPartition {
+			n := int32(b.settings.Int64("offsets.topic.num.partitions"))
+			if t := b.Metadata().Topics[OffsetsTopic]; t != nil {
+				n = int32(len(t.Partitions))
+			}
+			return coordinator.TopicPartition{Topic: OffsetsTopic, Partition: coordinator.PartitionFor(group, n)}
+		},
+	}
+	a.coord, a.epoch = coordinator.NewTxnCoordinator(cfg, m.records, now), m.epoch
+}
+
+// writeMarkers writes a transaction's markers into all its partitions: in
+// place for partitions led here, with WriteTxnMarkers to the leaders of the
+// others. Every partition must take its marker; the coordinator retries
+// otherwise. Markers written to __consumer_offsets also settle the
+// transaction's offset commits there.
+func (b *Broker) writeMarkers(mk coordinator.Markers, coordinatorEpoch int32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	md := b.Metadata()
+	remote := map[int32][]coordinator.TopicPartition{}
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, tp := range mk.Partitions {
+		t := md.Topics[tp.Topic]
+		if t == nil || int(tp.Partition) >= len(t.Partitions) {
+			continue // deleted: nothing to mark
+		}
+		leader, _, ok := b.PartitionLeader(t.Partitions[tp.Partition].ShardID)
+		if !ok {
+			return kerr.LeaderNotAvailable
+		}
+		if leader != b.opts.NodeID {
+			remote[leader] = append(remote[leader], tp)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := b.WriteMarker(ctx, tp.Topic, tp.Partition, mk.ProducerID, mk.Epoch, mk.Commit, coordinatorEpoch)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}()
+	}
+	for node, tps := range remote {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := b.sendMarkers(ctx, node, mk, coordinatorEpoch, tps)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// sendMarkers sends WriteTxnMarkers for tps to broker node.
+func (b *Broker) sendMarkers(ctx context.Context, node int32, mk coordinator.Markers, coordinatorEpoch int32, tps []coordinator.TopicPartition) error {
+	cl, err := b.interBrokerClient()
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = mk.ProducerID, mk.Epoch, mk.Commit, coordinatorEpoch
+	byTopic := map[string]int{}
+	for _, tp := range tps {
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			i = len(m.Topics)
+			byTopic[tp.Topic] = i
+			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			t.Topic = tp.Topic
+			m.Topics = append(m.Topics, t)
+		}
+		m.Topics[i].Partitions = append(m.Topics[i].Partitions, tp.Partition)
+	}
+	req.Markers = append(req.Markers, m)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(node)))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, rm := range resp.Markers {
+		for _, t := range rm.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// interBrokerClient is this broker's Kafka client for requests to other
+// brokers (transaction markers), created on first use.
+func (b *Broker) interBrokerClient() (*kgo.Client, error) {
+	b.ibMu.Lock()
+	defer b.ibMu.Unlock()
+	if b.ibClient != nil {
+		return b.ibClient, nil
+	}
+	var seeds []string
+	for _, br := range b.LiveBrokers() {
+		seeds = append(seeds, net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))))
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("samsa-broker"))
+	if err != nil {
+		return nil, err
+	}
+	// kgo learns broker addresses from metadata.
+	if err := cl.Ping(context.Background()); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	b.ibClient = cl
+	return cl, nil
+}
+
+// TxnCoordinatorFor returns the broker that coordinates transactional ID
+// id, creating __transaction_state on first use as Kafka does.
+func (b *Broker) TxnCoordinatorFor(ctx context.Context, id string) (int32, error) {
+	t := b.Metadata().Topics[TransactionStateTopic]
+	if t == nil {
+		rf := int16(b.settings.Int64("transaction.state.log.replication.factor"))
+		if live := int16(len(b.liveBrokerIDs())); rf > live {
+			rf = live
+		}
+		var err error
+		t, err = b.CreateTopic(ctx, TransactionStateTopic, int32(b.settings.Int64("transaction.state.log.num.partitions")), rf,
+			map[string]string{"cleanup.policy": "compact", "segment.bytes": b.settings.String("transaction.state.log.segment.bytes")}, false)
+		if ErrorCode(err) == kerr.TopicAlreadyExists.Code {
+			t, err = b.Metadata().Topics[TransactionStateTopic], nil
+		}
+		if err != nil || t == nil {
+			return -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", TransactionStateTopic, err)
+		}
+	}
+	a := t.Partitions[coordinator.PartitionFor(id, int32(len(t.Partitions)))]
+	leader, _, ok := b.PartitionLeader(a.ShardID)
+	if !ok {
+		return -1, errorf(kerr.CoordinatorNotAvailable, "")
+	}
+	return leader, nil
+}
+
+// WithTxnCoordinator runs fn on the actor of the coordinator that owns
+// transactional ID id if this broker is it, else fail(NOT_COORDINATOR, or
+// COORDINATOR_LOAD_IN_PROGRESS while it loads).
+func (b *Broker) WithTxnCoordinator(id string, fn func(c *coordinator.TxnCoordinator, now time.Time), fail func(code int16)) {
+	t := b.Metadata().Topics[TransactionStateTopic]
+	if t == nil {
+		fail(kerr.CoordinatorNotAvailable.Code)
+		return
+	}
+	p := b.Partition(TransactionStateTopic, coordinator.PartitionFor(id, int32(len(t.Partitions))))
+	if p == nil || p.txnPID == nil {
+		fail(kerr.NotCoordinator.Code)
+		return
+	}
+	b.system.Root.Send(p.txnPID, &txnCallMsg{fn: fn, fail: fail})
+}
+
+// EachTxnCoordinator runs fn on every transaction coordinator loaded here
+// and returns when all have run (ListTransactions).
+func (b *Broker) EachTxnCoordinator(ctx context.Context, fn func(c *coordinator.TxnCoordinator, now time.Time)) {
+	b.mu.RLock()
+	var pids []*actor.PID
+	for _, p := range b.parts {
+		if p.txnPID != nil {
+			pids = append(pids, p.txnPID)
+		}
+	}
+	b.mu.RUnlock()
+	done := make(chan struct{}, len(pids))
+	for _, pid := range pids {
+		b.system.Root.Send(pid, &txnCallMsg{
+			fn:   func(c *coordinator.TxnCoordinator, now time.Time) { fn(c, now); done <- struct{}{} },
+			fail: func(int16) { done <- struct{}{} },
+		})
+	}
+	for range pids {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

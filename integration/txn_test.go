@@ -1,0 +1,81 @@
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestTransactionalProducerFranzGo: franz-go's transactional producer
+// against the transaction coordinator: a committed transaction is visible to
+// read_committed consumers, an aborted one never is, and a second producer
+// with the same transactional.id fences the first.
+func TestTransactionalProducerFranzGo(t *testing.T) {
+	b := startBroker(t, "", map[string]string{"transaction.state.log.num.partitions": "5"})
+	addr := b.Addr()
+	ctx := testContext(t, 2*time.Minute)
+	const topic = "tx-out"
+	if _, err := newAdmin(t, addr).CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	txn := func(cl *kgo.Client, prefix string, n int, commit bool) error {
+		if err := cl.BeginTransaction(); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("%s-%d", prefix, i))}).FirstErr(); err != nil {
+				return err
+			}
+		}
+		return cl.EndTransaction(ctx, kgo.TransactionEndTry(commit))
+	}
+	p1 := newClient(t, addr, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic(topic), kgo.TransactionTimeout(30*time.Second))
+	if err := txn(p1, "committed", 20, true); err != nil {
+		t.Fatalf("committed transaction: %v", err)
+	}
+	if err := txn(p1, "aborted", 7, false); err != nil {
+		t.Fatalf("aborted transaction: %v", err)
+	}
+	if err := txn(p1, "committed2", 5, true); err != nil {
+		t.Fatalf("second committed transaction: %v", err)
+	}
+
+	// A new instance with the same transactional.id fences the first.
+	p2 := newClient(t, addr, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic(topic))
+	if err := txn(p2, "fencer", 1, true); err != nil {
+		t.Fatalf("the new instance: %v", err)
+	}
+	err := txn(p1, "zombie", 1, true)
+	if err == nil {
+		t.Fatal("the fenced producer committed a transaction")
+	}
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Logf("fenced producer's error: %v", err)
+	}
+
+	got := consumeValues(t, ctx, addr, topic, kgo.ReadCommitted())
+	count := map[string]int{}
+	for _, v := range got {
+		var prefix string
+		var i int
+		fmt.Sscanf(v, "%s", &prefix)
+		for j := len(v) - 1; j >= 0; j-- {
+			if v[j] == '-' {
+				prefix = v[:j]
+				fmt.Sscanf(v[j+1:], "%d", &i)
+				break
+			}
+		}
+		count[prefix]++
+	}
+	if count["committed"] != 20 || count["committed2"] != 5 || count["fencer"] != 1 || count["aborted"] != 0 || count["zombie"] != 0 {
+		t.Fatalf("read_committed: %v", count)
+	}
+	if all := consumeValues(t, ctx, addr, topic, kgo.ReadUncommitted()); len(all) < 33 {
+		t.Fatalf("read_uncommitted saw %d records, want the aborted ones too", len(all))
+	}
+}
