@@ -1,0 +1,215 @@
+package coordinator
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// txnHarness runs a TxnCoordinator with synchronous, recorded callbacks.
+type txnHarness struct {
+	c         *TxnCoordinator
+	log       []Record
+	markers   []Markers
+	markerErr error
+	nextPID   int64
+	now       time.Time
+}
+
+func newTxnHarness(t *testing.T, records []Record) *txnHarness {
+	h := &txnHarness{nextPID: 100, now: time.UnixMilli(1_000_000)}
+	cfg := TxnConfig{
+		MaxTimeout: 15 * time.Minute,
+		Commit: func(rs []Record, done func(error)) {
+			h.log = append(h.log, rs...)
+			done(nil)
+		},
+		WriteMarkers: func(m Markers, done func(error)) {
+			h.markers = append(h.markers, m)
+			done(h.markerErr)
+		},
+		AllocateProducerID: func(done func(int64, error)) {
+			h.nextPID++
+			done(h.nextPID, nil)
+		},
+		OffsetsPartition: func(g string) TopicPartition { return TopicPartition{"__consumer_offsets", PartitionFor(g, 50)} },
+		RetryBackoff:     time.Second,
+	}
+	h.c = NewTxnCoordinator(cfg, records, h.now)
+	return h
+}
+
+func (h *txnHarness) init(t *testing.T, id string, reqPID int64, reqEpoch int16) (int64, int16, int16) {
+	t.Helper()
+	var pid int64
+	var epoch, code int16 = -1, -1
+	h.c.InitProducerID(id, 60000, reqPID, reqEpoch, h.now, func(p int64, e, c int16) { pid, epoch, code = p, e, c })
+	if code == -1 {
+		t.Fatal("InitProducerID did not respond")
+	}
+	return pid, epoch, code
+}
+
+func (h *txnHarness) call(t *testing.T, f func(respond func(int16))) int16 {
+	t.Helper()
+	code := int16(-1)
+	f(func(c int16) { code = c })
+	if code == -1 {
+		t.Fatal("no response")
+	}
+	return code
+}
+
+// TestTxnCoordinatorLifecycle: InitProducerId, a committed and an aborted
+// transaction with their markers, fencing by a new instance, timeouts and
+// a reload from the written records.
+func TestTxnCoordinatorLifecycle(t *testing.T) {
+	h := newTxnHarness(t, nil)
+	pid, epoch, code := h.init(t, "t", -1, -1)
+	if code != 0 || pid != 101 || epoch != 0 {
+		t.Fatalf("init: %d %d %d", pid, epoch, code)
+	}
+	parts := []TopicPartition{{"a", 1}, {"a", 0}}
+	if c := h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch, parts, h.now, r) }); c != 0 {
+		t.Fatalf("add partitions: %d", c)
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.AddOffsets("t", pid, epoch, "g", h.now, r) }); c != 0 {
+		t.Fatalf("add offsets: %d", c)
+	}
+	if c := h.c.VerifyPartition("t", pid, epoch, TopicPartition{"a", 1}); c != 0 {
+		t.Fatalf("verify an added partition: %d", c)
+	}
+	if c := h.c.VerifyPartition("t", pid, epoch, TopicPartition{"b", 0}); c != kerr.InvalidTxnState.Code {
+		t.Fatalf("verify a partition not added: %d", c)
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch-1+2, parts, h.now, r) }); c != kerr.ProducerFenced.Code {
+		t.Fatalf("wrong epoch: %d", c)
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid+1, epoch, parts, h.now, r) }); c != kerr.InvalidProducerIDMapping.Code {
+		t.Fatalf("wrong producer ID: %d", c)
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.EndTxn("t", pid, epoch, true, h.now, r) }); c != 0 {
+		t.Fatalf("commit: %d", c)
+	}
+	if len(h.markers) != 1 || !h.markers[0].Commit || len(h.markers[0].Partitions) != 3 || h.markers[0].Partitions[0] != (TopicPartition{"__consumer_offsets", PartitionFor("g", 50)}) {
+		t.Fatalf("commit markers: %+v", h.markers)
+	}
+	if m, _ := h.c.Describe("t"); m.State != kmsg.TransactionStateCompleteCommit || len(m.Partitions) != 0 {
+		t.Fatalf("after commit: %+v", m)
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.EndTxn("t", pid, epoch, true, h.now, r) }); c != 0 {
+		t.Fatalf("a retried commit: %d", c)
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.EndTxn("t", pid, epoch, false, h.now, r) }); c != kerr.InvalidTxnState.Code {
+		t.Fatalf("abort after commit: %d", c)
+	}
+
+	// A failed marker write keeps the transaction in PrepareAbort, busy,
+	// until a Tick retries it.
+	h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch, parts[:1], h.now, r) })
+	h.markerErr = errors.New("leader moved")
+	if c := h.call(t, func(r func(int16)) { h.c.EndTxn("t", pid, epoch, false, h.now, r) }); c != 0 {
+		t.Fatalf("abort: %d", c)
+	}
+	if m, _ := h.c.Describe("t"); m.State != kmsg.TransactionStatePrepareAbort {
+		t.Fatalf("after a failed marker write: %v", m.State)
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch, parts, h.now, r) }); c != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("add during the marker phase: %d", c)
+	}
+	h.markerErr = nil
+	h.now = h.now.Add(2 * time.Second)
+	if d := h.c.NextDeadline(); d.IsZero() || d.After(h.now) {
+		t.Fatalf("retry deadline %v", d)
+	}
+	h.c.Tick(h.now)
+	if m, _ := h.c.Describe("t"); m.State != kmsg.TransactionStateCompleteAbort {
+		t.Fatalf("after the retry: %v", m.State)
+	}
+
+	// A new instance: an open transaction is aborted under a bumped epoch,
+	// and the retry gets the next epoch.
+	h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch, parts, h.now, r) })
+	if _, _, code := h.init(t, "t", -1, -1); code != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("init with an open transaction: %d", code)
+	}
+	last := h.markers[len(h.markers)-1]
+	if last.Commit || last.Epoch != epoch+1 {
+		t.Fatalf("fencing abort marker: %+v", last)
+	}
+	pid2, epoch2, code := h.init(t, "t", -1, -1)
+	if code != 0 || pid2 != pid || epoch2 != epoch+2 {
+		t.Fatalf("re-init: %d %d %d", pid2, epoch2, code)
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.EndTxn("t", pid, epoch, true, h.now, r) }); c != kerr.ProducerFenced.Code {
+		t.Fatalf("the zombie's EndTxn: %d", c)
+	}
+
+	// Timeout: an open transaction older than its timeout is aborted.
+	h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid2, epoch2, parts, h.now, r) })
+	h.now = h.now.Add(61 * time.Second)
+	h.c.Tick(h.now)
+	if m, _ := h.c.Describe("t"); m.State != kmsg.TransactionStateCompleteAbort || m.Epoch != epoch2+1 {
+		t.Fatalf("after the timeout: %+v", m)
+	}
+
+	// A reload from the records has the same state.
+	r := newTxnHarness(t, h.log)
+	m1, _ := h.c.Describe("t")
+	m2, ok := r.c.Describe("t")
+	if !ok || m2.ProducerID != m1.ProducerID || m2.Epoch != m1.Epoch || m2.State != m1.State {
+		t.Fatalf("reloaded %+v, want %+v", m2, m1)
+	}
+}
+
+// TestTxnCoordinatorResumesPrepared: a transaction found in PrepareCommit
+// after a coordinator move writes its markers again and completes.
+func TestTxnCoordinatorResumesPrepared(t *testing.T) {
+	h := newTxnHarness(t, nil)
+	pid, epoch, _ := h.init(t, "t", -1, -1)
+	h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch, []TopicPartition{{"a", 0}}, h.now, r) })
+	h.markerErr = errors.New("unreachable")
+	h.call(t, func(r func(int16)) { h.c.EndTxn("t", pid, epoch, true, h.now, r) })
+	h.c.Unload()
+
+	r := newTxnHarness(t, h.log)
+	if m, _ := r.c.Describe("t"); m.State != kmsg.TransactionStatePrepareCommit {
+		t.Fatalf("reloaded state %v", m.State)
+	}
+	r.c.Tick(r.now)
+	if len(r.markers) != 1 || !r.markers[0].Commit {
+		t.Fatalf("markers after reload: %+v", r.markers)
+	}
+	if m, _ := r.c.Describe("t"); m.State != kmsg.TransactionStateCompleteCommit {
+		t.Fatalf("after resuming: %v", m.State)
+	}
+	if _, _, code := r.init(t, "t", -1, -1); code != 0 {
+		t.Fatalf("init after completion: %d", code)
+	}
+	if _, _, code := r.init(t, "t", pid, 99); code != kerr.ProducerFenced.Code {
+		t.Fatalf("KIP-360 init naming an unknown epoch: %d", code)
+	}
+}
+
+// FuzzTxnRecords: __transaction_state records read back from disk never
+// panic the loader, and whatever loads serves requests and ticks.
+func FuzzTxnRecords(f *testing.F) {
+	m := TxnMeta{TransactionalID: "t", ProducerID: 7, Epoch: 3, TimeoutMs: 60000, State: kmsg.TransactionStatePrepareCommit,
+		Partitions: []TopicPartition{{"a", 0}, {"b", 2}}, StartMs: 5, UpdateMs: 6}
+	f.Add(encodeTxnKey("t"), encodeTxnValue(&m))
+	m.State = kmsg.TransactionStateOngoing
+	f.Add(encodeTxnKey("t"), encodeTxnValue(&m))
+	f.Add(encodeTxnKey("t"), []byte(nil))
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		h := newTxnHarness(t, []Record{{Key: key, Value: value}})
+		h.c.Tick(h.now.Add(time.Hour))
+		for _, m := range h.c.List() {
+			h.c.AddPartitions(m.TransactionalID, m.ProducerID, m.Epoch, []TopicPartition{{"x", 0}}, h.now, func(int16) {})
+			h.c.EndTxn(m.TransactionalID, m.ProducerID, m.Epoch, true, h.now, func(int16) {})
+			h.c.InitProducerID(m.TransactionalID, 1000, -1, -1, h.now, func(int64, int16, int16) {})
+		}
+	})
+}
