@@ -79,3 +79,43 @@ func TestTransactionalProducerFranzGo(t *testing.T) {
 		t.Fatalf("read_uncommitted saw %d records, want the aborted ones too", len(all))
 	}
 }
+
+// TestClusterTransactions: on three broker processes, a transaction spans
+// partitions led by different brokers, so the coordinator writes markers
+// both in place and through WriteTxnMarkers to the other leaders.
+func TestClusterTransactions(t *testing.T) {
+	c := startCluster(t, 3, "--set", "transaction.state.log.num.partitions=3", "--set", "offsets.topic.num.partitions=3")
+	ctx := testContext(t, 3*time.Minute)
+	const topic = "tx-cluster"
+	if _, err := newAdmin(t, c.procs[0].addr).CreateTopic(ctx, 6, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 6; p++ {
+		waitISRPartition(t, ctx, c.procs[0].addr, topic, p, 3)
+	}
+	all := c.addrs(0)
+	cl := newClient(t, all, kgo.TransactionalID("tx-c"), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for round, commit := range []bool{true, false, true} {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 60; i++ {
+			v := fmt.Sprintf("r%d-%v-%d", round, commit, i)
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	got := consumeValues(t, ctx, all, topic, kgo.ReadCommitted())
+	if len(got) != 120 {
+		t.Fatalf("read_committed: %d records, want 120", len(got))
+	}
+	for _, v := range got {
+		if v[:2] == "r1" {
+			t.Fatalf("aborted record %q visible", v)
+		}
+	}
+}
