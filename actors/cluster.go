@@ -163,10 +163,17 @@ func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok 
 			}
 			return -1, -1, false
 		}
+		if !b.host.Reachable(int32(li.LeaderID)) {
+			// The leader's broker just died, most likely: say no leader
+			// (LEADER_NOT_AVAILABLE) so clients re-ask every few hundred
+			// ms while the election runs, rather than retry a dead broker
+			// and then wait out their metadata min age.
+			return -1, -1, false
+		}
 		return int32(li.LeaderID), int32(li.Term), true
 	}
 	ls, ok := b.Metadata().Leaders[shardID]
-	if !ok || !b.brokerAlive(ls.Leader) {
+	if !ok || !b.brokerAlive(ls.Leader) || !b.host.Reachable(ls.Leader) {
 		return -1, -1, false
 	}
 	return ls.Leader, ls.Epoch, true

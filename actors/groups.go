@@ -41,7 +41,7 @@ type (
 	groupLoadedMsg     struct {
 		gen     int
 		epoch   int32
-		records []coordinator.Record
+		records []logRecord
 		err     error
 	}
 	groupTickMsg       struct{}
@@ -168,6 +168,7 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 	t := b.Metadata().Topics[OffsetsTopic]
 	cfg := coordinator.Config{
 		Commit:                commitFunc(a.p, self, sys),
+		TxnCommit:             txnCommitFunc(a.p, self, sys),
 		MemberIDSuffix:        uuid.NewString,
 		Partition:             a.p.Index,
 		MinSessionTimeout:     time.Duration(b.settings.Int64("group.min.session.timeout.ms")) * time.Millisecond,
@@ -184,7 +185,16 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 	}
 	c := coordinator.NewCoordinator(cfg)
 	for _, r := range m.records {
-		if err := c.Replay(r.Key, r.Value); err != nil {
+		var err error
+		switch {
+		case r.Marker >= 0:
+			c.ReplayMarker(r.PID, r.Marker == batch.ControlCommit)
+		case r.Txn:
+			err = c.ReplayTxn(r.PID, r.Key, r.Value)
+		default:
+			err = c.Replay(r.Key, r.Value)
+		}
+		if err != nil {
 			b.log.Warn("skipping unreadable __consumer_offsets record", "partition", a.p.Index, "err", err)
 		}
 	}
@@ -192,44 +202,70 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 	a.coord, a.epoch = c, m.epoch
 }
 
+// txnCommitFunc writes offset records in a producer's transaction: a
+// transactional batch under its producer ID and epoch, which the
+// transaction's marker later commits or aborts.
+func txnCommitFunc(p *Partition, self *actor.PID, sys *actor.ActorSystem) func(pid int64, epoch int16, records []coordinator.Record, done func(error)) {
+	return func(pid int64, epoch int16, records []coordinator.Record, done func(error)) {
+		writeRecords(p, self, sys, batch.Header{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1,
+			Attributes: batch.AttrTransactional}, records, done)
+	}
+}
+
 // commitFunc writes coordinator records as one batch through the partition
 // actor (acks=all) and hands the outcome back to actor self (a group or
 // transaction coordinator) as a *groupCommitDoneMsg.
 func commitFunc(p *Partition, self *actor.PID, sys *actor.ActorSystem) coordinator.CommitFunc {
 	return func(records []coordinator.Record, done func(error)) {
-		now := p.b.opts.Clock().UnixMilli()
-		h := batch.Header{LastOffsetDelta: int32(len(records) - 1), FirstTimestamp: now, MaxTimestamp: now,
-			ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
-		recs := make([]batch.Record, len(records))
-		for i, r := range records {
-			recs[i] = batch.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
-		}
-		b, err := batch.Build(h, recs)
-		if err != nil {
-			done(kerr.UnknownServerError)
-			return
-		}
-		bh, _ := batch.ParseHeader(b)
-		p.Produce(b, bh, -1, func(res ProduceResult) {
-			var err error
-			if res.ErrorCode != 0 {
-				if ke := kerr.ErrorForCode(res.ErrorCode); ke != nil {
-					err = ke
-				} else {
-					err = kerr.UnknownServerError
-				}
-			}
-			sys.Root.Send(self, &groupCommitDoneMsg{done: done, err: err})
-		})
+		writeRecords(p, self, sys, batch.Header{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records, done)
 	}
 }
 
-// readRecords reads every record of a __consumer_offsets partition below end.
-func readRecords(l *partition.Log, end int64) ([]coordinator.Record, error) {
+// writeRecords produces records as one batch with header h's producer
+// fields and attributes (acks=all) and sends the outcome to self as a
+// *groupCommitDoneMsg.
+func writeRecords(p *Partition, self *actor.PID, sys *actor.ActorSystem, h batch.Header, records []coordinator.Record, done func(error)) {
+	now := p.b.opts.Clock().UnixMilli()
+	h.LastOffsetDelta, h.FirstTimestamp, h.MaxTimestamp = int32(len(records)-1), now, now
+	recs := make([]batch.Record, len(records))
+	for i, r := range records {
+		recs[i] = batch.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+	}
+	b, err := batch.Build(h, recs)
+	if err != nil {
+		done(kerr.UnknownServerError)
+		return
+	}
+	bh, _ := batch.ParseHeader(b)
+	p.Produce(b, bh, -1, func(res ProduceResult) {
+		var err error
+		if res.ErrorCode != 0 {
+			if ke := kerr.ErrorForCode(res.ErrorCode); ke != nil {
+				err = ke
+			} else {
+				err = kerr.UnknownServerError
+			}
+		}
+		sys.Root.Send(self, &groupCommitDoneMsg{done: done, err: err})
+	})
+}
+
+// logRecord is one record of an internal topic as a coordinator replays it:
+// plain, written in producer PID's transaction (Txn), or that transaction's
+// marker (Marker: batch.ControlAbort or ControlCommit).
+type logRecord struct {
+	coordinator.Record
+	PID    int64
+	Txn    bool
+	Marker int16 // -1: not a marker
+}
+
+// readRecords reads every record of an internal topic partition below end.
+func readRecords(l *partition.Log, end int64) ([]logRecord, error) {
 	if l == nil {
 		return nil, errors.New("partition log not open")
 	}
-	var out []coordinator.Record
+	var out []logRecord
 	for off := l.StartOffset(); off < end; {
 		data, err := l.Read(off, 1<<20, end, true)
 		if err != nil {
@@ -244,14 +280,19 @@ func readRecords(l *partition.Log, end int64) ([]coordinator.Record, error) {
 				return nil, err
 			}
 			data = rest
-			if !h.IsControl() {
+			if h.IsControl() {
+				if typ, ok := batch.ControlType(b); ok && h.BaseOffset >= off {
+					out = append(out, logRecord{PID: h.ProducerID, Marker: typ})
+				}
+			} else {
 				_, recs, err := batch.Records(b)
 				if err != nil {
 					return nil, err
 				}
 				for _, r := range recs {
 					if h.BaseOffset+int64(r.OffsetDelta) >= off {
-						out = append(out, coordinator.Record{Key: r.Key, Value: r.Value})
+						out = append(out, logRecord{Record: coordinator.Record{Key: r.Key, Value: r.Value},
+							PID: h.ProducerID, Txn: h.IsTransactional(), Marker: -1})
 					}
 				}
 			}

@@ -2,9 +2,11 @@ package actors
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/samsa-io/samsa/coordinator"
 	"github.com/samsa-io/samsa/internal/batch"
 )
 
@@ -33,8 +35,42 @@ func (b *Broker) WriteMarker(ctx context.Context, topic string, index int32, pid
 		if r.ErrorCode != 0 {
 			return kerr.ErrorForCode(r.ErrorCode)
 		}
-		return nil
 	case <-ctx.Done():
 		return kerr.RequestTimedOut
+	}
+	if topic == OffsetsTopic && p.groupPID != nil {
+		b.settleTxnOffsets(ctx, p, pid, commit)
+	}
+	return nil
+}
+
+// settleTxnOffsets tells the group coordinator of a __consumer_offsets
+// partition that producer pid's transaction ended there, so its
+// transactional offset commits take effect or are dropped. While the
+// coordinator loads, the marker is in the log it replays; the call is
+// retried until it is loaded so none is missed.
+func (b *Broker) settleTxnOffsets(ctx context.Context, p *Partition, pid int64, commit bool) {
+	for {
+		done := make(chan int16, 1)
+		b.system.Root.Send(p.groupPID, &groupCallMsg{
+			fn: func(c *coordinator.Coordinator, now time.Time) {
+				c.CompleteTxn(now, pid, commit)
+				done <- 0
+			},
+			fail: func(code int16) { done <- code },
+		})
+		select {
+		case code := <-done:
+			if code != kerr.CoordinatorLoadInProgress.Code {
+				return // settled, or not the coordinator (a new one replays the marker)
+			}
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
 	}
 }

@@ -176,7 +176,13 @@ func (a *txnActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
 			return coordinator.TopicPartition{Topic: OffsetsTopic, Partition: coordinator.PartitionFor(group, n)}
 		},
 	}
-	a.coord, a.epoch = coordinator.NewTxnCoordinator(cfg, m.records, now), m.epoch
+	var records []coordinator.Record
+	for _, r := range m.records {
+		if r.Marker < 0 && !r.Txn {
+			records = append(records, r.Record)
+		}
+	}
+	a.coord, a.epoch = coordinator.NewTxnCoordinator(cfg, records, now), m.epoch
 }
 
 // writeMarkers writes a transaction's markers into all its partitions: in

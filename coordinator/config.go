@@ -33,6 +33,10 @@ type Config struct {
 	// Commit persists records. nil keeps state in memory only: every write
 	// succeeds at once (for tests and tools).
 	Commit CommitFunc
+	// TxnCommit persists records written in producer pid's transaction
+	// (TxnOffsetCommit): a transactional batch under pid and epoch, settled
+	// later by the transaction's marker. nil: like Commit with nil.
+	TxnCommit func(pid int64, epoch int16, records []Record, done func(err error))
 
 	// MemberIDSuffix returns the part after "<client.id or group.instance.id>-"
 	// of a new member id (Kafka uses a random UUID). nil uses a per-coordinator
@@ -75,6 +79,7 @@ const (
 // settings is Config in milliseconds with defaults applied.
 type settings struct {
 	commit                CommitFunc
+	txnCommit             func(pid int64, epoch int16, records []Record, done func(err error))
 	memberIDSuffix        func() string
 	partition, partitions int32
 	minSessionMs          int64
@@ -95,6 +100,7 @@ func (c Config) settings() settings {
 	}
 	s := settings{
 		commit:           c.Commit,
+		txnCommit:        c.TxnCommit,
 		memberIDSuffix:   c.MemberIDSuffix,
 		partition:        c.Partition,
 		partitions:       c.NumPartitions,

@@ -43,6 +43,10 @@ type Coordinator struct {
 	nextExpiryCheck int64 // ms; offsets retention check
 
 	load *loadState // while loading
+
+	// txnPending holds offsets committed in open transactions, by
+	// producer ID: applied by a commit marker, dropped by an abort.
+	txnPending txnOffsets
 }
 
 // NewCoordinator returns a coordinator in the loading state: feed it the
@@ -52,8 +56,9 @@ func NewCoordinator(cfg Config) *Coordinator {
 	return &Coordinator{
 		cfg:    cfg.settings(),
 		status: statusLoading,
-		groups: make(map[string]*Group),
-		load:   newLoadState(),
+		groups:     make(map[string]*Group),
+		load:       newLoadState(),
+		txnPending: txnOffsets{},
 	}
 }
 
@@ -197,6 +202,11 @@ var errUnloaded = kerr.NotCoordinator
 // append hands records to the CommitFunc; onDone runs once the write and all
 // earlier ones have completed, so effects apply in log order.
 func (c *Coordinator) append(records []Record, onDone func(err error)) {
+	c.appendWith(c.cfg.commit, records, onDone)
+}
+
+// appendWith is append through a given commit function (nil: in memory).
+func (c *Coordinator) appendWith(commit CommitFunc, records []Record, onDone func(err error)) {
 	if c.status == statusUnloaded {
 		onDone(errUnloaded)
 		return
@@ -210,11 +220,11 @@ func (c *Coordinator) append(records []Record, onDone func(err error)) {
 		w.finished, w.err = true, err
 		c.drain()
 	}
-	if c.cfg.commit == nil {
+	if commit == nil {
 		done(nil)
 		return
 	}
-	c.cfg.commit(records, done)
+	commit(records, done)
 }
 
 // drain delivers completed writes at the head of the queue. It is not
@@ -364,12 +374,14 @@ func (h *groupHeap) Pop() any {
 type loadState struct {
 	metadata map[string]*kmsg.GroupMetadataValue
 	offsets  map[string]map[topicPartition]offsetEntry
+	txn      txnOffsets // open transactions' offsets met while replaying
 }
 
 func newLoadState() *loadState {
 	return &loadState{
 		metadata: make(map[string]*kmsg.GroupMetadataValue),
 		offsets:  make(map[string]map[topicPartition]offsetEntry),
+		txn:      txnOffsets{},
 	}
 }
 
@@ -446,6 +458,7 @@ func (c *Coordinator) CompleteLoad(now time.Time) {
 		}
 		c.touch(g)
 	}
+	c.txnPending = c.load.txn
 	c.load = nil
 	c.nextExpiryCheck = ms // Kafka runs the first cleanup at startup
 }

@@ -247,7 +247,7 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 		rp.LeaderEpoch = -1
 		md := ""
 		if g != nil {
-			if requireStable && g.pendingOffsets[tp] > 0 {
+			if requireStable && (g.pendingOffsets[tp] > 0 || c.txnPending.pendingFor(groupID, tp)) {
 				rp.ErrorCode = kerr.UnstableOffsetCommit.Code
 			} else if e, ok := g.offsets[tp]; ok {
 				rp.Offset, rp.LeaderEpoch, md = e.offset, e.leaderEpoch, e.metadata

@@ -213,3 +213,87 @@ func FuzzTxnRecords(f *testing.F) {
 		}
 	})
 }
+
+func txnCommitReq(group string, pid int64, offset int64) *kmsg.TxnOffsetCommitRequest {
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.Version, req.Group, req.ProducerID, req.ProducerEpoch, req.Generation = 3, group, pid, 0, -1
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = "in"
+	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset, rp.LeaderEpoch = 0, offset, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+func committedOffset(c *Coordinator, group string, stable bool) (int64, int16) {
+	rt := kmsg.NewOffsetFetchRequestGroupTopic()
+	rt.Topic, rt.Partitions = "in", []int32{0}
+	g := c.FetchOffsets(group, []kmsg.OffsetFetchRequestGroupTopic{rt}, stable)
+	p := g.Topics[0].Partitions[0]
+	return p.Offset, p.ErrorCode
+}
+
+// TestTxnOffsetCommit: offsets committed in a transaction count only once
+// its commit marker arrives, are dropped by an abort, are unstable
+// meanwhile (KIP-447), and replay the same way from the log.
+func TestTxnOffsetCommit(t *testing.T) {
+	var log []Record
+	var txnLog []int64 // producer of each record in log, -1 if none
+	c := NewCoordinator(Config{
+		Commit: func(rs []Record, done func(error)) {
+			for range rs {
+				txnLog = append(txnLog, -1)
+			}
+			log = append(log, rs...)
+			done(nil)
+		},
+		TxnCommit: func(pid int64, _ int16, rs []Record, done func(error)) {
+			for range rs {
+				txnLog = append(txnLog, pid)
+			}
+			log = append(log, rs...)
+			done(nil)
+		},
+	})
+	c.CompleteLoad(t0)
+	var resp *kmsg.TxnOffsetCommitResponse
+	c.TxnOffsetCommit(t0, txnCommitReq("g", 5, 42), func(r *kmsg.TxnOffsetCommitResponse) { resp = r })
+	if resp == nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("TxnOffsetCommit: %+v", resp)
+	}
+	if off, code := committedOffset(c, "g", false); off != -1 || code != 0 {
+		t.Fatalf("before the marker: offset %d code %d", off, code)
+	}
+	if _, code := committedOffset(c, "g", true); code != kerr.UnstableOffsetCommit.Code {
+		t.Fatalf("require_stable before the marker: code %d", code)
+	}
+	c.CompleteTxn(t0, 5, true)
+	if off, _ := committedOffset(c, "g", true); off != 42 {
+		t.Fatalf("after commit: offset %d", off)
+	}
+	c.TxnOffsetCommit(t0, txnCommitReq("g", 6, 99), func(*kmsg.TxnOffsetCommitResponse) {})
+	c.CompleteTxn(t0, 6, false)
+	if off, _ := committedOffset(c, "g", true); off != 42 {
+		t.Fatalf("after an aborted commit: offset %d, want 42", off)
+	}
+
+	// Replay: the same log with markers in place gives the same offsets.
+	r := NewCoordinator(Config{})
+	for i, rec := range log {
+		if txnLog[i] >= 0 {
+			if err := r.ReplayTxn(txnLog[i], rec.Key, rec.Value); err != nil {
+				t.Fatal(err)
+			}
+			r.ReplayMarker(txnLog[i], txnLog[i] == 5)
+			continue
+		}
+		if err := r.Replay(rec.Key, rec.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.CompleteLoad(t0)
+	if off, _ := committedOffset(r, "g", true); off != 42 {
+		t.Fatalf("replayed: offset %d, want 42", off)
+	}
+}

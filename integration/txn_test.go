@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -117,5 +118,88 @@ func TestClusterTransactions(t *testing.T) {
 		if v[:2] == "r1" {
 			t.Fatalf("aborted record %q visible", v)
 		}
+	}
+}
+
+// TestConsumeTransformProduceExactlyOnce: franz-go GroupTransactSession
+// reads a topic in a group and writes each record, transformed, to another
+// topic in transactions that also commit the consumed offsets
+// (AddOffsetsToTxn + TxnOffsetCommit). Two members take turns (the first
+// leaves half way, and one aborted transaction is thrown in): the output
+// holds every input exactly once under read_committed.
+func TestConsumeTransformProduceExactlyOnce(t *testing.T) {
+	b := startBroker(t, "", map[string]string{"transaction.state.log.num.partitions": "3", "offsets.topic.num.partitions": "3",
+		"group.initial.rebalance.delay.ms": "0"})
+	addr := b.Addr()
+	ctx := testContext(t, 3*time.Minute)
+	adm := newAdmin(t, addr)
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "ctp-in"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "ctp-out"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	in := newClient(t, addr, kgo.DefaultProduceTopic("ctp-in"))
+	for i := 0; i < n; i++ {
+		in.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}, nil)
+	}
+	if err := in.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(name string, limit int, abortOnce bool) int {
+		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("ctp-"+name),
+			kgo.ConsumerGroup("ctp"), kgo.ConsumeTopics("ctp-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.DefaultProduceTopic("ctp-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.TransactionTimeout(20*time.Second), kgo.SessionTimeout(6*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		done, idle := 0, 0
+		for done < limit && idle < 10 {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			fs := sess.PollFetches(pctx)
+			cancel()
+			if fs.NumRecords() == 0 {
+				idle++
+				continue
+			}
+			idle = 0
+			if err := sess.Begin(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				sess.Produce(ctx, &kgo.Record{Value: append([]byte("out-"), r.Value...)}, nil)
+			})
+			commit := !abortOnce
+			abortOnce = false
+			committed, err := sess.End(ctx, kgo.TransactionEndTry(commit))
+			if err != nil {
+				t.Fatalf("%s: End: %v", name, err)
+			}
+			if committed {
+				done += fs.NumRecords()
+			}
+		}
+		return done
+	}
+	first := run("a", n/2, true)
+	second := run("b", n, false)
+	t.Logf("member a committed %d records, member b %d", first, second)
+
+	got := consumeValues(t, ctx, addr, "ctp-out", kgo.ReadCommitted())
+	seen := map[string]int{}
+	for _, v := range got {
+		seen[v]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[fmt.Sprintf("out-%d", i)]; c != 1 {
+			t.Fatalf("input %d appears %d times in the output (%d output records)", i, c, len(got))
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("%d output records, want %d", len(got), n)
 	}
 }

@@ -110,7 +110,9 @@ func (ps *producerState) check(h *batch.Header) (dup bool, dupOffset int64, code
 	case h.ProducerEpoch < e.Epoch:
 		return false, 0, kerr.InvalidProducerEpoch.Code
 	case h.ProducerEpoch > e.Epoch:
-		if h.BaseSequence != 0 {
+		// A new epoch starts at sequence 0; batches without sequences
+		// (transactional offset commits) are not checked.
+		if h.BaseSequence > 0 {
 			return false, 0, kerr.OutOfOrderSequenceNumber.Code
 		}
 		return false, 0, 0

@@ -103,7 +103,9 @@ type Host struct {
 	leaders  map[uint64]LeaderInfo
 	replicas map[uint64]uint64     // shard → this node's replica ID
 	last     map[uint64]LeaderInfo // shard → the last leader seen (never 0)
-	persist  *persistRegistry
+	// unreachable are Raft addresses whose last dial failed.
+	unreachable map[string]bool
+	persist     *persistRegistry
 }
 
 // LeaderInfo is a shard's known leader and term (the Kafka leader epoch).
@@ -134,18 +136,19 @@ func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
 func Start(cfg Config) (*Host, error) {
 	cfg.setDefaults()
 	quietLoggers()
-	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo), replicas: map[uint64]uint64{}, last: map[uint64]LeaderInfo{}, persist: &persistRegistry{waiters: map[persistKey]func(){}}}
+	h := &Host{cfg: cfg, leaders: make(map[uint64]LeaderInfo), replicas: map[uint64]uint64{}, last: map[uint64]LeaderInfo{}, unreachable: map[string]bool{}, persist: &persistRegistry{waiters: map[persistKey]func(){}}}
 	logdb := config.GetTinyMemLogDBConfig()
 	// tan allocates one write buffer per LogDB shard (16); they grow on
 	// demand, so a small start keeps an idle broker small.
 	logdb.KVWriteBufferSize = 1 << 20
 	dir := filepath.Join(cfg.DataDir, "raft")
 	nhc := config.NodeHostConfig{
-		NodeHostDir:       dir,
-		WALDir:            dir,
-		RTTMillisecond:    cfg.RTTMillisecond,
-		RaftAddress:       cfg.RaftAddr,
-		RaftEventListener: leaderListener{h},
+		NodeHostDir:         dir,
+		WALDir:              dir,
+		RTTMillisecond:      cfg.RTTMillisecond,
+		RaftAddress:         cfg.RaftAddr,
+		RaftEventListener:   leaderListener{h},
+		SystemEventListener: systemListener{h},
 		Expert: config.ExpertConfig{
 			LogDBFactory: notifyingFactory{inner: tan.Factory, reg: h.persist},
 			LogDB:        logdb,

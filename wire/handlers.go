@@ -51,5 +51,6 @@ func init() {
 		kmsg.AddPartitionsToTxn.Int16():         {0, 3, handleAddPartitionsToTxn},
 		kmsg.AddOffsetsToTxn.Int16():            {0, 3, handleAddOffsetsToTxn},
 		kmsg.EndTxn.Int16():                     {0, 4, handleEndTxn},
+		kmsg.TxnOffsetCommit.Int16():            {0, 3, handleTxnOffsetCommit},
 	}
 }
