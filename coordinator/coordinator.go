@@ -54,8 +54,8 @@ type Coordinator struct {
 // requests are answered with COORDINATOR_LOAD_IN_PROGRESS.
 func NewCoordinator(cfg Config) *Coordinator {
 	return &Coordinator{
-		cfg:    cfg.settings(),
-		status: statusLoading,
+		cfg:        cfg.settings(),
+		status:     statusLoading,
 		groups:     make(map[string]*Group),
 		load:       newLoadState(),
 		txnPending: txnOffsets{},
