@@ -160,7 +160,7 @@ func TestConsumeTransformProduceExactlyOnce(t *testing.T) {
 		done, idle := 0, 0
 		for done < limit && idle < 10 {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			fs := sess.PollFetches(pctx)
+			fs := sess.PollRecords(pctx, 100)
 			cancel()
 			if fs.NumRecords() == 0 {
 				idle++
