@@ -68,9 +68,13 @@ func recordValue(id uint64, size int) []byte {
 // idempotent), stopping early after stopAfter acks when stopAfter > 0. It
 // returns the acknowledged ids.
 func produceN(t *testing.T, ctx context.Context, addr, topic string, from, to uint64, stopAfter int64, onStop func()) map[uint64]bool {
+	// The delivery timeout is generous: these tests check that writes go
+	// through and survive, not how fast a failover is (the failover
+	// benchmark measures that), and a loaded machine stretches elections
+	// and franz-go's metadata retries.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.DefaultProduceTopic(topic),
 		kgo.MaxBufferedRecords(100_000), kgo.ProducerLinger(2*time.Millisecond),
-		kgo.RecordDeliveryTimeout(20*time.Second), kgo.ProduceRequestTimeout(10*time.Second))
+		kgo.RecordDeliveryTimeout(60*time.Second), kgo.ProduceRequestTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
