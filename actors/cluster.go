@@ -152,7 +152,11 @@ func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok 
 	b.mu.RUnlock()
 	if local || shardID == raftgroup.ControllerShardID {
 		li, ok := b.host.Leader(shardID)
-		if !ok {
+		// A leader whose broker the Raft transport cannot reach has most
+		// likely just died: say no leader (LEADER_NOT_AVAILABLE) so clients
+		// re-ask every few hundred ms while the election runs, rather than
+		// retry a dead broker and then wait out their metadata min age.
+		if !ok || !b.host.Reachable(int32(li.LeaderID)) {
 			b.mu.RLock()
 			p := b.parts[shardID]
 			b.mu.RUnlock()
@@ -161,13 +165,6 @@ func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok 
 					return b.opts.NodeID, epoch, true
 				}
 			}
-			return -1, -1, false
-		}
-		if !b.host.Reachable(int32(li.LeaderID)) {
-			// The leader's broker just died, most likely: say no leader
-			// (LEADER_NOT_AVAILABLE) so clients re-ask every few hundred
-			// ms while the election runs, rather than retry a dead broker
-			// and then wait out their metadata min age.
 			return -1, -1, false
 		}
 		return int32(li.LeaderID), int32(li.Term), true

@@ -155,7 +155,9 @@ func (p *Partition) Leader() (bool, int32) {
 // NOT_ENOUGH_REPLICAS (retriable) until a quorum is back. The epoch is the
 // last leader's; a new leader elsewhere has a higher one.
 func (p *Partition) Stranded() (bool, int32) {
-	if _, ok := p.b.host.Leader(p.ShardID); ok {
+	// A leader this broker's Raft transport cannot reach counts as none:
+	// a dead leader may stay this replica's last word for a while.
+	if li, ok := p.b.host.Leader(p.ShardID); ok && p.b.host.Reachable(int32(li.LeaderID)) {
 		return false, 0
 	}
 	last, ok := p.b.host.LastLeader(p.ShardID)
