@@ -24,6 +24,7 @@ func NewAdmin(opts ...Option) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	cl.start()
 	return &Admin{cfg: cfg, cl: cl}, nil
 }
 

@@ -123,9 +123,13 @@ func newCluster(cfg *config) (*cluster, error) {
 		cl.seeds = append(cl.seeds, &node{id: int32(-1 - i), addr: a})
 	}
 	cl.meta.Store(&metadata{controller: -1, topics: map[string]*topicMeta{}, brokers: map[int32]BrokerInfo{}})
+	return cl, nil
+}
+
+// start starts the background metadata refresher; after onMeta is set.
+func (cl *cluster) start() {
 	cl.wg.Add(1)
 	go cl.metadataLoop()
-	return cl, nil
 }
 
 func (cl *cluster) close() {

@@ -93,8 +93,14 @@ func NewConsumer(opts ...Option) (*Consumer, error) {
 	}
 	if cfg.groupID != "" {
 		c.group = newGroup(c)
-		cl.onMeta = c.group.onMetadata
 	}
+	cl.onMeta = func(m *metadata) {
+		if c.group != nil {
+			c.group.onMetadata(m)
+		}
+		c.signal(c.fetchWake) // leaders may be known now
+	}
+	cl.start()
 	c.wg.Add(1)
 	go c.fetchLoop()
 	return c, nil
@@ -548,9 +554,7 @@ func (c *Consumer) fetchLoop() {
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
-				defer c.resetting.Store(false)
 				ctx, cancel := context.WithTimeout(context.Background(), c.cfg.requestTimeout)
-				defer cancel()
 				go func() {
 					select {
 					case <-c.quit:
@@ -561,8 +565,14 @@ func (c *Consumer) fetchLoop() {
 				if err := c.resolveResets(ctx, false); err != nil {
 					c.cfg.logger.Debug("resolving offsets", "err", err)
 				}
+				cancel()
+				c.resetting.Store(false) // before the wakeup, so the loop may start another
 				c.signal(c.fetchWake)
 			}()
+		}
+		if needReset {
+			// Recheck soon: the leader may be unknown yet.
+			next = earliest(next, now.Add(c.cfg.retryBackoff))
 		}
 		wait := time.Hour
 		if !next.IsZero() {

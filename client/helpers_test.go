@@ -167,7 +167,13 @@ func consumeN(t testing.TB, ctx context.Context, c *Consumer, n int) []*Record {
 	for len(out) < n {
 		recs, err := c.Poll(ctx)
 		if err != nil {
-			t.Fatalf("poll after %d/%d records: %v", len(out), n, err)
+			c.mu.Lock()
+			var st []string
+			for _, cp := range c.parts {
+				st = append(st, fmt.Sprintf("%s pos=%d need=%v reset=%d inflight=%v buffered=%v paused=%v hw=%d", cp.tp, cp.position, cp.needOffset, cp.resetTo, cp.inflight, cp.buffered, cp.paused, cp.hw))
+			}
+			c.mu.Unlock()
+			t.Fatalf("poll after %d/%d records: %v; partitions: %v", len(out), n, err, st)
 		}
 		out = append(out, recs...)
 	}

@@ -120,6 +120,7 @@ func NewProducer(opts ...Option) (*Producer, error) {
 		p.partitioner = DefaultPartitioner()
 	}
 	p.txn.init(p)
+	cl.start()
 	p.cbs.start()
 	go p.sender()
 	return p, nil
@@ -751,7 +752,7 @@ func (p *Producer) produce(node int32, bs []*pbatch, ch chan<- *inflightReq) {
 		ch <- ir
 		return
 	}
-	c.send(ctx, req, p.cfg.requestTimeout+5*time.Second, func(resp kmsg.Response, err error) {
+	c.send(ctx, req, p.cfg.requestTimeout+time.Second, func(resp kmsg.Response, err error) {
 		ir.resp, ir.err = resp, err
 		ch <- ir
 	})
@@ -865,6 +866,9 @@ func (p *Producer) handle(ir *inflightReq) {
 		if retriable && b.attempts <= p.cfg.retries && now.Before(b.deadline) {
 			pb.failed = append(pb.failed, b)
 			continue
+		}
+		if retriable && !now.Before(b.deadline) {
+			err = fmt.Errorf("%w: %w", ErrDeliveryTimeout, err)
 		}
 		if b.seq >= 0 && p.cfg.idempotence {
 			// A failed batch leaves a hole in the sequence the broker
