@@ -588,6 +588,9 @@ func (a *Admin) GroupOffsets(ctx context.Context, group string) (map[TopicPartit
 	}
 	r := resp.(*kmsg.OffsetFetchResponse)
 	if err := ErrorForCode(r.ErrorCode); err != nil {
+		if errors.Is(err, ErrGroupIDNotFound) {
+			return map[TopicPartition]int64{}, nil
+		}
 		return nil, fmt.Errorf("client: group offsets %s: %w", group, err)
 	}
 	out := make(map[TopicPartition]int64)

@@ -138,6 +138,7 @@ func (g *group) onMetadata(m *metadata) {
 		}
 	}
 	if g.needJoin {
+		g.c.cfg.logger.Debug("metadata calls for a rejoin", "group", g.c.cfg.groupID, "subscribed", g.subscribed)
 		g.c.signal(g.c.dataCh)
 	}
 }
@@ -186,7 +187,9 @@ func (g *group) rejoin(ctx context.Context) error {
 		g.dropOwned(owned)
 	}
 	g.mu.Lock()
-	g.lost = false
+	// Cleared before joining: a reason to rejoin found meanwhile (new
+	// topics in metadata) must survive this round.
+	g.lost, g.needJoin = false, false
 	g.mu.Unlock()
 
 	var assigned []TopicPartition
@@ -250,7 +253,9 @@ func (g *group) rejoin(ctx context.Context) error {
 	c.mu.Unlock()
 	g.mu.Lock()
 	g.owned = slices.Clone(assigned)
-	g.needJoin = len(revoked) > 0
+	if len(revoked) > 0 {
+		g.needJoin = true
+	}
 	g.joined = true
 	gen, member := g.generation, g.memberID
 	g.mu.Unlock()
@@ -875,6 +880,9 @@ func (c *Consumer) committed(ctx context.Context, tps []TopicPartition) (map[Top
 		if err == nil {
 			r := resp.(*kmsg.OffsetFetchResponse)
 			err = ErrorForCode(r.ErrorCode)
+			if errors.Is(err, ErrGroupIDNotFound) {
+				return map[TopicPartition]offsetEpoch{}, nil // no group yet: nothing committed
+			}
 			if err == nil {
 				out := make(map[TopicPartition]offsetEpoch)
 				var errs []error

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -27,7 +28,11 @@ type target struct {
 }
 
 func (tg *target) opts(extra ...Option) []Option {
-	return append([]Option{WithBrokers(tg.addrs...), WithRetryBackoff(20 * time.Millisecond)}, extra...)
+	o := []Option{WithBrokers(tg.addrs...), WithRetryBackoff(20 * time.Millisecond)}
+	if os.Getenv("CLIENT_DEBUG") != "" {
+		o = append(o, WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	return append(o, extra...)
 }
 
 var (
