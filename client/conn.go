@@ -199,11 +199,8 @@ func (c *conn) sendVersion(ctx context.Context, req kmsg.Request, v int16, timeo
 	}
 	c.mu.Unlock()
 	c.wbuf = c.fmt.AppendRequest(c.wbuf[:0], req, corr)
-	if dl, ok := ctx.Deadline(); ok {
-		c.nc.SetWriteDeadline(dl)
-	} else {
-		c.nc.SetWriteDeadline(time.Now().Add(timeout))
-	}
+	// Not ctx's deadline: a write cut short would corrupt the stream.
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := c.nc.Write(c.wbuf)
 	if cap(c.wbuf) > 4<<20 {
 		c.wbuf = nil // do not pin one huge request's buffer
@@ -220,14 +217,13 @@ func (c *conn) sendVersion(ctx context.Context, req kmsg.Request, v int16, timeo
 	}
 }
 
-// roundTrip sends req at version v (or negotiated, v < 0) and waits at most
-// timeout (or until ctx ends) for the response.
+// roundTrip sends req at version v (or negotiated, v < 0) and waits for the
+// response until ctx ends. timeout is the connection-level bound: a broker
+// silent that long is dead and the connection is closed. A ctx ending sooner
+// only abandons this wait; the connection and its other requests live on.
 func (c *conn) roundTrip(ctx context.Context, req kmsg.Request, v int16, timeout time.Duration) (kmsg.Response, error) {
 	ch := make(chan response, 1)
 	done := func(r kmsg.Response, err error) { ch <- response{r, err} }
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
-	}
 	if v < 0 {
 		c.send(ctx, req, timeout, done)
 	} else {

@@ -79,7 +79,10 @@ type group struct {
 
 	hbStop chan struct{}
 	hbDone chan struct{}
-	async  sync.WaitGroup // CommitAsync calls
+
+	joinCh     chan joinResult // set while a join runs in the background
+	joinCancel context.CancelFunc
+	async      sync.WaitGroup // CommitAsync calls
 }
 
 func newGroup(c *Consumer) *group {
@@ -146,7 +149,7 @@ func (g *group) onMetadata(m *metadata) {
 // poll runs in Poll: a pending rebalance, then auto commit.
 func (g *group) poll(ctx context.Context) error {
 	g.mu.Lock()
-	fatal, need, subs := g.fatal, g.needJoin || !g.joined, len(g.subscribed) > 0 || g.re != nil
+	fatal, need, subs := g.fatal, g.needJoin || !g.joined || g.joinCh != nil, len(g.subscribed) > 0 || g.re != nil
 	g.mu.Unlock()
 	if fatal != nil {
 		return fatal
@@ -165,59 +168,65 @@ func (g *group) listener() RebalanceListener {
 	return RebalanceListenerFuncs{}
 }
 
-// rejoin runs JoinGroup and SyncGroup until the member has an assignment,
-// calling the listener around it.
+// joinResult is the outcome of a background join.
+type joinResult struct {
+	assigned []TopicPartition
+	err      error
+}
+
+// rejoin runs a rebalance. The listener calls run here, on the Poll
+// goroutine; JoinGroup and SyncGroup run in a background goroutine, so a Poll
+// whose ctx ends mid-rebalance returns and the next Poll picks the result up
+// (as the Java client's poll(timeout) does) instead of abandoning the join.
 func (g *group) rejoin(ctx context.Context) error {
-	g.stopHeartbeat()
 	c := g.c
 	g.mu.Lock()
-	lost, owned := g.lost, slices.Clone(g.owned)
+	ch := g.joinCh
 	g.mu.Unlock()
-	if lost && len(owned) > 0 {
-		g.listener().OnPartitionsLost(ctx, c, owned)
-		g.dropOwned(owned)
-		owned = nil
-	} else if g.protocol == Eager && len(owned) > 0 {
-		if c.cfg.autoCommit {
-			if err := c.CommitSync(ctx); err != nil {
-				c.cfg.logger.Info("commit before rebalance failed", "err", err)
+	if ch == nil {
+		g.stopHeartbeat()
+		g.mu.Lock()
+		lost, owned := g.lost, slices.Clone(g.owned)
+		g.mu.Unlock()
+		if lost && len(owned) > 0 {
+			g.listener().OnPartitionsLost(ctx, c, owned)
+			g.dropOwned(owned)
+			owned = nil
+		} else if g.protocol == Eager && len(owned) > 0 {
+			if c.cfg.autoCommit {
+				if err := c.CommitSync(ctx); err != nil {
+					c.cfg.logger.Info("commit before rebalance failed", "err", err)
+				}
 			}
+			g.listener().OnPartitionsRevoked(ctx, c, owned)
+			g.dropOwned(owned)
 		}
-		g.listener().OnPartitionsRevoked(ctx, c, owned)
-		g.dropOwned(owned)
+		jctx, cancel := context.WithCancel(context.Background())
+		ch = make(chan joinResult, 1)
+		g.mu.Lock()
+		// Cleared before joining: a reason to rejoin found meanwhile (new
+		// topics in metadata) must survive this round.
+		g.lost, g.needJoin = false, false
+		g.joinCh, g.joinCancel = ch, cancel
+		g.mu.Unlock()
+		go func() {
+			a, err := g.joinLoop(jctx, owned)
+			ch <- joinResult{a, err}
+		}()
+	}
+	var res joinResult
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	g.mu.Lock()
-	// Cleared before joining: a reason to rejoin found meanwhile (new
-	// topics in metadata) must survive this round.
-	g.lost, g.needJoin = false, false
+	g.joinCh, g.joinCancel = nil, nil
 	g.mu.Unlock()
-
-	var assigned []TopicPartition
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		a, err := g.joinAndSync(ctx, owned)
-		if err == nil {
-			assigned = a
-			break
-		}
-		if errors.Is(err, ErrFencedInstanceID) || errors.Is(err, ErrGroupAuthorizationFailed) ||
-			errors.Is(err, ErrInvalidSessionTimeout) || errors.Is(err, ErrInconsistentGroupProtocol) ||
-			errors.Is(err, ErrGroupMaxSizeReached) || errors.Is(err, ErrUnsupportedVersion) {
-			g.mu.Lock()
-			g.fatal = fmt.Errorf("client: group %s: %w", c.cfg.groupID, err)
-			g.mu.Unlock()
-			return g.fatal
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		c.cfg.logger.Debug("group join failed, retrying", "err", err)
-		if err := sleepCtx(ctx, c.cfg.retryBackoff); err != nil {
-			return err
-		}
+	if res.err != nil {
+		return res.err
 	}
+	assigned := res.assigned
 
 	g.mu.Lock()
 	cur := slices.Clone(g.owned)
@@ -264,6 +273,33 @@ func (g *group) rejoin(ctx context.Context) error {
 	g.startHeartbeat(gen, member)
 	g.listener().OnPartitionsAssigned(ctx, c, added)
 	return nil
+}
+
+// joinLoop retries JoinGroup+SyncGroup until it succeeds, fails for good or
+// ctx is cancelled (Close).
+func (g *group) joinLoop(ctx context.Context, owned []TopicPartition) ([]TopicPartition, error) {
+	c := g.c
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		a, err := g.joinAndSync(ctx, owned)
+		if err == nil {
+			return a, nil
+		}
+		if errors.Is(err, ErrFencedInstanceID) || errors.Is(err, ErrGroupAuthorizationFailed) ||
+			errors.Is(err, ErrInvalidSessionTimeout) || errors.Is(err, ErrInconsistentGroupProtocol) ||
+			errors.Is(err, ErrGroupMaxSizeReached) || errors.Is(err, ErrUnsupportedVersion) {
+			g.mu.Lock()
+			g.fatal = fmt.Errorf("client: group %s: %w", c.cfg.groupID, err)
+			g.mu.Unlock()
+			return nil, g.fatal
+		}
+		c.cfg.logger.Debug("group join failed, retrying", "err", err)
+		if err := sleepCtx(ctx, c.cfg.retryBackoff); err != nil {
+			return nil, err
+		}
+	}
 }
 
 func topicsOf(tps []TopicPartition) []string {
@@ -639,6 +675,14 @@ func (g *group) maybeAutoCommit() {
 func (g *group) leave(ctx context.Context) error {
 	c := g.c
 	g.stopHeartbeat()
+	g.mu.Lock()
+	ch, cancel := g.joinCh, g.joinCancel
+	g.joinCh, g.joinCancel = nil, nil
+	g.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-ch
+	}
 	var errs []error
 	if c.cfg.autoCommit {
 		if offs := c.positions(nil); len(offs) > 0 {

@@ -139,7 +139,12 @@ func newTopic(t testing.TB, tg *target, n int32, configs ...map[string]string) s
 	if len(configs) > 0 {
 		spec.Configs = configs[0]
 	}
-	if err := newTestAdmin(t, tg).CreateTopics(testCtx(t, 30*time.Second), spec); err != nil {
+	a, err := NewAdmin(tg.opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.CreateTopics(testCtx(t, 30*time.Second), spec); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
 	return name
