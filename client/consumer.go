@@ -817,12 +817,17 @@ func (c *Consumer) resolveResets(ctx context.Context, wait bool) error {
 			errs = append(errs, err)
 			continue
 		}
+		asked := make(map[TopicPartition]want, len(ws))
+		for _, w := range ws {
+			asked[w.tp] = w
+		}
 		c.mu.Lock()
 		for _, t := range resp.(*kmsg.ListOffsetsResponse).Topics {
 			for _, p := range t.Partitions {
 				tp := TopicPartition{t.Topic, p.Partition}
 				cp := c.parts[tp]
-				if cp == nil || !cp.needOffset {
+				// A seek since the request makes its answer stale.
+				if w, ok := asked[tp]; cp == nil || !cp.needOffset || !ok || cp.gen != w.gen || cp.resetTo != w.ts {
 					continue
 				}
 				if err := ErrorForCode(p.ErrorCode); err != nil {
