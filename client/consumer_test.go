@@ -466,3 +466,25 @@ func TestAssignSubscribeExclusive(t *testing.T) {
 		t.Fatal("Subscribe without group.id succeeded")
 	}
 }
+
+// The consumer follows a partition whose leader moves (NOT_LEADER_OR_FOLLOWER
+// on fetch, then a metadata refresh).
+func TestConsumerFollowsLeaderMove(t *testing.T) {
+	tg := newKfake(t)
+	topic := newTopic(t, tg, 1)
+	ctx := testCtx(t, 60*time.Second)
+	p := newTestProducer(t, tg)
+	produceN(t, p, topic, 10, nil)
+	c := newTestConsumer(t, tg, WithAutoOffsetReset(ResetEarliest), WithFetchMaxWait(50*time.Millisecond))
+	c.Assign(TopicPartition{topic, 0})
+	consumeN(t, ctx, c, 10)
+	old := tg.fake.LeaderFor(topic, 0)
+	if err := tg.fake.MoveTopicPartition(topic, 0, (old+1)%3); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, p, topic, 10, nil)
+	recs := consumeN(t, ctx, c, 10)
+	if recs[0].Offset != 10 {
+		t.Fatalf("after move got offset %d", recs[0].Offset)
+	}
+}
