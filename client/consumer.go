@@ -456,8 +456,9 @@ func (c *Consumer) fetchLoop() {
 	defer c.wg.Done()
 	type result struct {
 		node int32
-		req  map[TopicPartition]uint64
+		req  map[TopicPartition]fetchPos
 		resp kmsg.Response
+		dec  map[TopicPartition]decoded
 		err  error
 	}
 	respCh := make(chan result, 16)
@@ -497,7 +498,7 @@ func (c *Consumer) fetchLoop() {
 			byNode[leader] = append(byNode[leader], cp)
 		}
 		reqs := make(map[int32]*kmsg.FetchRequest)
-		gens := make(map[int32]map[TopicPartition]uint64)
+		gens := make(map[int32]map[TopicPartition]fetchPos)
 		for node, cps := range byNode {
 			req := kmsg.NewPtrFetchRequest()
 			req.ReplicaID = -1
@@ -506,7 +507,7 @@ func (c *Consumer) fetchLoop() {
 			req.MaxBytes = c.cfg.fetchMaxBytes
 			req.IsolationLevel = int8(c.cfg.isolation)
 			req.SessionEpoch = -1 // no fetch session: every fetch is full
-			g := make(map[TopicPartition]uint64, len(cps))
+			g := make(map[TopicPartition]fetchPos, len(cps))
 			idx := map[string]int{}
 			slices.SortFunc(cps, func(a, b *cpart) int { return compareTP(a.tp, b.tp) })
 			for _, cp := range cps {
@@ -528,7 +529,7 @@ func (c *Consumer) fetchLoop() {
 				rp.PartitionMaxBytes = c.cfg.partitionFetchMax
 				req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 				cp.inflight = true
-				g[cp.tp] = cp.gen
+				g[cp.tp] = fetchPos{cp.gen, cp.position}
 			}
 			reqs[node] = req
 			gens[node] = g
@@ -546,7 +547,13 @@ func (c *Consumer) fetchLoop() {
 				continue
 			}
 			conn.send(context.Background(), req, c.cfg.requestTimeout+c.cfg.fetchMaxWait, func(resp kmsg.Response, err error) {
-				respCh <- result{node, g, resp, err}
+				// Decode here, on the connection's reader goroutine and
+				// outside c.mu, so Poll never waits for decompression.
+				var dec map[TopicPartition]decoded
+				if err == nil {
+					dec = c.decodeAll(resp.(*kmsg.FetchResponse), g)
+				}
+				respCh <- result{node, g, resp, dec, err}
 			})
 		}
 		if needReset && c.resetting.CompareAndSwap(false, true) {
@@ -590,7 +597,7 @@ func (c *Consumer) fetchLoop() {
 			return
 		case r := <-respCh:
 			inflight[r.node] = false
-			c.handleFetch(r.req, r.resp, r.err)
+			c.handleFetch(r.req, r.resp, r.dec, r.err)
 		case <-c.fetchWake:
 		case <-timer.C:
 		}
@@ -604,13 +611,13 @@ func (c *Consumer) fetchLoop() {
 }
 
 // handleFetch stores a fetch response's data for Poll.
-func (c *Consumer) handleFetch(gens map[TopicPartition]uint64, resp kmsg.Response, err error) {
+func (c *Consumer) handleFetch(gens map[TopicPartition]fetchPos, resp kmsg.Response, dec map[TopicPartition]decoded, err error) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	release := func() {
 		for tp, g := range gens {
-			if cp := c.parts[tp]; cp != nil && cp.gen == g {
+			if cp := c.parts[tp]; cp != nil && cp.gen == g.gen {
 				cp.inflight = false
 			}
 		}
@@ -621,7 +628,7 @@ func (c *Consumer) handleFetch(gens map[TopicPartition]uint64, resp kmsg.Respons
 	if err != nil {
 		release()
 		for tp, g := range gens {
-			if cp := c.parts[tp]; cp != nil && cp.gen == g {
+			if cp := c.parts[tp]; cp != nil && cp.gen == g.gen {
 				cp.backoff = now.Add(c.cfg.retryBackoff)
 			}
 		}
@@ -634,7 +641,7 @@ func (c *Consumer) handleFetch(gens map[TopicPartition]uint64, resp kmsg.Respons
 			rp := &t.Partitions[i]
 			tp := TopicPartition{t.Topic, rp.Partition}
 			cp := c.parts[tp]
-			if cp == nil || cp.gen != gens[tp] {
+			if cp == nil || cp.gen != gens[tp].gen || cp.position != gens[tp].offset {
 				continue
 			}
 			cp.inflight = false
@@ -650,7 +657,8 @@ func (c *Consumer) handleFetch(gens map[TopicPartition]uint64, resp kmsg.Respons
 				continue
 			}
 			cp.hw = rp.HighWatermark
-			recs, next, derr := decodeFetch(tp, cp.position, rp, c.cfg.isolation == ReadCommitted)
+			d := dec[tp]
+			recs, next, derr := d.recs, d.next, d.err
 			if derr != nil {
 				c.fetchErr = fmt.Errorf("client: fetch %s at %d: %w", tp, cp.position, derr)
 				cp.backoff = now.Add(c.cfg.retryBackoff)
@@ -671,6 +679,35 @@ func (c *Consumer) handleFetch(gens map[TopicPartition]uint64, resp kmsg.Respons
 	if got {
 		c.signal(c.dataCh)
 	}
+}
+
+type fetchPos struct {
+	gen    uint64
+	offset int64
+}
+
+type decoded struct {
+	recs []*Record
+	next int64
+	err  error
+}
+
+// decodeAll decodes every partition of a fetch response that was asked for.
+func (c *Consumer) decodeAll(r *kmsg.FetchResponse, asked map[TopicPartition]fetchPos) map[TopicPartition]decoded {
+	out := make(map[TopicPartition]decoded, len(asked))
+	for _, t := range r.Topics {
+		for i := range t.Partitions {
+			rp := &t.Partitions[i]
+			tp := TopicPartition{t.Topic, rp.Partition}
+			pos, ok := asked[tp]
+			if !ok || rp.ErrorCode != 0 {
+				continue
+			}
+			recs, next, err := decodeFetch(tp, pos.offset, rp, c.cfg.isolation == ReadCommitted)
+			out[tp] = decoded{recs, next, err}
+		}
+	}
+	return out
 }
 
 // decodeFetch decodes one partition's record batches from offset on. A
@@ -725,13 +762,15 @@ func decodeFetch(tp TopicPartition, offset int64, rp *kmsg.FetchResponseTopicPar
 			continue
 		}
 		base := time.UnixMilli(h.FirstTimestamp)
+		slab := make([]Record, len(recs)) // one allocation per batch, not per record
 		for i := range recs {
 			r := &recs[i]
 			off := h.BaseOffset + int64(r.OffsetDelta)
 			if off < offset {
 				continue
 			}
-			rec := &Record{
+			rec := &slab[i]
+			*rec = Record{
 				Topic: tp.Topic, Partition: tp.Partition, Offset: off,
 				Key: r.Key, Value: r.Value, LeaderEpoch: h.PartitionLeaderEpoch,
 			}

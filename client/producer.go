@@ -154,11 +154,18 @@ func (p *Producer) send(ctx context.Context, rec *Record, cb func(RecordMetadata
 	if err := p.txn.checkSend(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.maxBlock)
-	defer cancel()
-	m, err := p.cl.metadataFor(ctx, rec.Topic)
-	if err != nil {
-		return fmt.Errorf("client: metadata for %s: %w", rec.Topic, err)
+	// Fast path without a timer: the topic is known and there is room.
+	// A context with a deadline per record would cost as much as the rest
+	// of Send.
+	m := p.cl.meta.Load()
+	if tm := m.topics[rec.Topic]; tm == nil || tm.err != nil || len(tm.partitions) == 0 {
+		bctx, cancel := context.WithTimeout(ctx, p.cfg.maxBlock)
+		var err error
+		m, err = p.cl.metadataFor(bctx, rec.Topic)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("client: metadata for %s: %w", rec.Topic, err)
+		}
 	}
 	n := int32(len(m.topics[rec.Topic].partitions))
 	part := p.partitioner.Partition(rec, n)
@@ -252,8 +259,18 @@ func (p *Producer) SendSync(ctx context.Context, rec *Record) (RecordMetadata, e
 	}
 }
 
-// reserve takes size bytes of buffer.memory, waiting while it is full.
+// reserve takes size bytes of buffer.memory, waiting up to max.block.ms
+// while it is full.
 func (p *Producer) reserve(ctx context.Context, size int) error {
+	p.mu.Lock()
+	if !p.closed && p.memUsed+int64(size) <= p.cfg.bufferMemory {
+		p.memUsed += int64(size)
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.maxBlock)
+	defer cancel()
 	for {
 		p.mu.Lock()
 		if p.closed {
