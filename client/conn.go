@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -53,6 +54,7 @@ type pending struct {
 	req      kmsg.Request
 	deadline time.Time
 	done     func(kmsg.Response, error)
+	fault    bool // tests: drop the connection instead of this response
 }
 
 // conn is one TCP connection to a broker. Requests are pipelined: any number
@@ -191,6 +193,9 @@ func (c *conn) sendVersion(ctx context.Context, req kmsg.Request, v int16, timeo
 	corr := c.corr
 	if !noResp {
 		p := &pending{req: req, deadline: time.Now().Add(timeout), done: done}
+		if f := connFault.Load(); f != nil && (*f)(req) {
+			p.fault = true
+		}
 		c.pend[corr] = p
 		if c.deadline.IsZero() || p.deadline.Before(c.deadline) {
 			c.deadline = p.deadline
@@ -216,6 +221,10 @@ func (c *conn) sendVersion(ctx context.Context, req kmsg.Request, v int16, timeo
 		done(nil, nil)
 	}
 }
+
+// connFault, set only by tests, picks requests whose response is lost with
+// the connection: the broker applied them, the client cannot know it.
+var connFault atomic.Pointer[func(kmsg.Request) bool]
 
 // roundTrip sends req at version v (or negotiated, v < 0) and waits for the
 // response until ctx ends. timeout is the connection-level bound: a broker
@@ -265,6 +274,12 @@ func (c *conn) readLoop() {
 		c.mu.Unlock()
 		if p == nil {
 			c.close(&connError{addr: c.addr, err: fmt.Errorf("response with unknown correlation ID %d", corr)})
+			return
+		}
+		if p.fault {
+			err := &connError{addr: c.addr, err: errors.New("injected connection loss")}
+			c.close(err)
+			p.done(nil, err)
 			return
 		}
 		body := buf[4:]

@@ -344,3 +344,47 @@ func TestConcurrentSends(t *testing.T) {
 		}
 	})
 }
+
+// Produce requests whose connection dies after the broker received them are
+// retried; idempotence makes the broker drop the duplicates, so every record
+// is written exactly once and in order.
+func TestIdempotentRetriesAfterConnectionLoss(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, 2)
+		var produces atomic.Int32
+		fault := func(req kmsg.Request) bool {
+			_, ok := req.(*kmsg.ProduceRequest)
+			return ok && produces.Add(1)%4 == 0 // every 4th produce request
+		}
+		connFault.Store(&fault)
+		defer connFault.Store(nil)
+		p := newTestProducer(t, tg, WithBatchSize(300), WithLinger(0))
+		const n = 500
+		produceN(t, p, topic, n, func(i int) []byte { return []byte(strconv.Itoa(i % 8)) })
+		connFault.Store(nil)
+		if produces.Load() < 8 {
+			t.Fatalf("only %d produce requests: no faults injected", produces.Load())
+		}
+		c := newTestConsumer(t, tg, WithAutoOffsetReset(ResetEarliest))
+		c.Assign(allParts(topic, 2)...)
+		recs := consumeN(t, testCtx(t, 30*time.Second), c, n)
+		pctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if more, _ := c.Poll(pctx); len(more) > 0 {
+			t.Fatalf("%d duplicate records", len(more))
+		}
+		last := map[string]int{}
+		seen := map[string]bool{}
+		for _, r := range recs {
+			if seen[string(r.Value)] {
+				t.Fatalf("duplicate %s", r.Value)
+			}
+			seen[string(r.Value)] = true
+			i, _ := strconv.Atoi(string(r.Value[1:]))
+			if prev, ok := last[string(r.Key)]; ok && i <= prev {
+				t.Fatalf("key %s: %d after %d", r.Key, i, prev)
+			}
+			last[string(r.Key)] = i
+		}
+	})
+}
