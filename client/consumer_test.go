@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func allParts(topic string, n int32) []TopicPartition {
@@ -487,4 +489,46 @@ func TestConsumerFollowsLeaderMove(t *testing.T) {
 	if recs[0].Offset != 10 {
 		t.Fatalf("after move got offset %d", recs[0].Offset)
 	}
+}
+
+// A heartbeat answered with ILLEGAL_GENERATION means the membership is gone:
+// the listener hears OnPartitionsLost (not Revoked) and the member rejoins.
+func TestPartitionsLost(t *testing.T) {
+	tg := newKfake(t)
+	topic := newTopic(t, tg, 2)
+	ctx := testCtx(t, 60*time.Second)
+	l := &recordingListener{}
+	c := newTestConsumer(t, tg, groupOpts(uniq("g"), WithRebalanceListener(l))...)
+	c.Subscribe(topic)
+	pollUntil(t, ctx, nil, func() bool { return len(c.Assignment()) == 2 }, c)
+	tg.fake.ControlKey(kmsg.Heartbeat.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = ErrIllegalGeneration.Code
+		return resp, nil, true
+	})
+	pollUntil(t, ctx, nil, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.lost) == 2 && len(c.Assignment()) == 2
+	}, c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.revoked) != 0 {
+		t.Fatalf("lost partitions were reported revoked: %v", l.calls)
+	}
+}
+
+// read_committed on plain (non-transactional) data reads everything up to
+// the last stable offset, on both brokers.
+func TestReadCommittedPlainData(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, 1)
+		produceN(t, newTestProducer(t, tg), topic, 20, nil)
+		c := newTestConsumer(t, tg, WithIsolationLevel(ReadCommitted), WithAutoOffsetReset(ResetEarliest))
+		c.Assign(TopicPartition{topic, 0})
+		recs := consumeN(t, testCtx(t, 30*time.Second), c, 20)
+		if recs[19].Offset != 19 {
+			t.Fatalf("last offset %d", recs[19].Offset)
+		}
+	})
 }
