@@ -543,7 +543,7 @@ func (c *Consumer) fetchLoop() {
 			node, g := node, gens[node]
 			conn, err := c.cl.connTo(context.Background(), node, kindFetch)
 			if err != nil {
-				respCh <- result{node: node, req: g, err: err}
+				go func() { respCh <- result{node: node, req: g, err: err} }() // this loop reads respCh
 				continue
 			}
 			conn.send(context.Background(), req, c.cfg.requestTimeout+c.cfg.fetchMaxWait, func(resp kmsg.Response, err error) {
@@ -553,7 +553,12 @@ func (c *Consumer) fetchLoop() {
 				if err == nil {
 					dec = c.decodeAll(resp.(*kmsg.FetchResponse), g)
 				}
-				respCh <- result{node, g, resp, dec, err}
+				r := result{node, g, resp, dec, err}
+				select { // may run inline on the loop, respCh's reader
+				case respCh <- r:
+				default:
+					go func() { respCh <- r }()
+				}
 			})
 		}
 		if needReset && c.resetting.CompareAndSwap(false, true) {

@@ -746,7 +746,7 @@ func (p *Producer) produce(node int32, bs []*pbatch, ch chan<- *inflightReq) {
 		if err != nil {
 			// Encoding fails only for impossible sizes; fail the request.
 			ir.err = err
-			ch <- ir
+			go func() { ch <- ir }() // not inline: the sender itself reads ch
 			return
 		}
 		i, ok := topicIdx[b.tp.Topic]
@@ -766,12 +766,18 @@ func (p *Producer) produce(node int32, bs []*pbatch, ch chan<- *inflightReq) {
 	c, err := p.cl.connTo(ctx, node, kindProduce)
 	if err != nil {
 		ir.err = err
-		ch <- ir
+		go func() { ch <- ir }()
 		return
 	}
 	c.send(ctx, req, p.cfg.requestTimeout+time.Second, func(resp kmsg.Response, err error) {
 		ir.resp, ir.err = resp, err
-		ch <- ir
+		// send may call back inline (dead connection) on the sender,
+		// which is ch's reader: never block here.
+		select {
+		case ch <- ir:
+		default:
+			go func() { ch <- ir }()
+		}
 	})
 }
 
