@@ -521,6 +521,9 @@ func (cl *cluster) coordinator(ctx context.Context, key string, keyType int8) (i
 		cl.mu.Lock()
 		addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
 		if n := cl.nodes[id]; n == nil || n.addr != addr {
+			if n != nil {
+				go n.closeConns()
+			}
 			cl.nodes[id] = &node{id: id, addr: addr}
 		}
 		cl.mu.Unlock()

@@ -23,7 +23,8 @@ type Consumer struct {
 	cfg *config
 	cl  *cluster
 
-	pollMu sync.Mutex // one Poll at a time
+	pollMu  sync.Mutex // one Poll at a time
+	closeMu sync.Mutex
 
 	mu       sync.Mutex
 	parts    map[TopicPartition]*cpart
@@ -930,6 +931,8 @@ func (c *Consumer) resolveCommitted(ctx context.Context) error {
 // stay in the group until their session times out), stops fetching and closes
 // connections. Records not yet returned by Poll are dropped.
 func (c *Consumer) Close(ctx context.Context) error {
+	c.closeMu.Lock() // a concurrent Close waits for this one
+	defer c.closeMu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

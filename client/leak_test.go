@@ -87,4 +87,28 @@ func waitGoroutines(t *testing.T, want int) {
 	t.Fatalf("%d client goroutines left, want %d:\n%s", n, want, stacks)
 }
 
-var _ = context.Background
+
+// Close may be called concurrently and more than once.
+func TestConcurrentClose(t *testing.T) {
+	tg := newKfake(t)
+	topic := newTopic(t, tg, 1)
+	p := newTestProducer(t, tg)
+	produceN(t, p, topic, 10, nil)
+	c := newTestConsumer(t, tg, groupOpts(uniq("g"))...)
+	c.Subscribe(topic)
+	consumeN(t, testCtx(t, 30*time.Second), c, 10)
+	done := make(chan struct{})
+	for range 3 {
+		go func() {
+			p.Close(context.Background())
+			c.Close(context.Background())
+			done <- struct{}{}
+		}()
+	}
+	for range 3 {
+		<-done
+	}
+	if _, err := c.Poll(context.Background()); err != ErrClosed {
+		t.Fatalf("poll after close: %v", err)
+	}
+}

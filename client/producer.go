@@ -22,6 +22,7 @@ type Producer struct {
 	cl          *cluster
 	partitioner Partitioner
 
+	closeMu     sync.Mutex
 	mu          sync.Mutex
 	parts       map[TopicPartition]*partBuf
 	closed      bool
@@ -351,6 +352,8 @@ func (p *Producer) idleChLocked() chan struct{} {
 // is left with ErrClosed, stops the sender and closes connections. Sends after
 // Close fail with ErrClosed.
 func (p *Producer) Close(ctx context.Context) error {
+	p.closeMu.Lock() // a concurrent Close waits for this one
+	defer p.closeMu.Unlock()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
