@@ -87,7 +87,6 @@ func waitGoroutines(t *testing.T, want int) {
 	t.Fatalf("%d client goroutines left, want %d:\n%s", n, want, stacks)
 }
 
-
 // Close may be called concurrently and more than once.
 func TestConcurrentClose(t *testing.T) {
 	tg := newKfake(t)
