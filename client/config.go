@@ -268,7 +268,9 @@ func WithHeartbeatInterval(d time.Duration) Option {
 }
 
 // WithRebalanceTimeout sets max.poll.interval.ms, which is also the rebalance
-// timeout: how long the group waits for members to rejoin. Default 5m.
+// timeout: how long the group waits for members to rejoin. A member that does
+// not call Poll for this long leaves the group (its partitions are reported
+// lost at the next Poll). Default 5m.
 func WithRebalanceTimeout(d time.Duration) Option { return func(c *config) { c.rebalanceTimeout = d } }
 
 // WithAutoCommit sets enable.auto.commit (default true): positions returned

@@ -38,6 +38,8 @@ type Consumer struct {
 	wakeup     atomic.Bool // Wakeup with no Poll running
 	pollCancel context.CancelCauseFunc
 	resetting  atomic.Bool
+	inPoll     atomic.Bool
+	lastPoll   atomic.Int64 // unix nanos of the last Poll return
 
 	group *group
 
@@ -92,6 +94,7 @@ func NewConsumer(opts ...Option) (*Consumer, error) {
 		fetchWake: make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 	}
+	c.lastPoll.Store(time.Now().UnixNano())
 	if cfg.groupID != "" {
 		c.group = newGroup(c)
 	}
@@ -330,6 +333,14 @@ func (c *Consumer) Paused() []TopicPartition {
 	return out
 }
 
+// pollIdle is how long the application has gone without polling.
+func (c *Consumer) pollIdle() time.Duration {
+	if c.inPoll.Load() {
+		return 0
+	}
+	return time.Since(time.Unix(0, c.lastPoll.Load()))
+}
+
 // errWokenUp is the cancel cause Wakeup gives a Poll's context.
 var errWokenUp = errors.New("woken up")
 
@@ -352,6 +363,11 @@ func (c *Consumer) Wakeup() {
 func (c *Consumer) Poll(ctx context.Context) ([]*Record, error) {
 	c.pollMu.Lock()
 	defer c.pollMu.Unlock()
+	c.inPoll.Store(true)
+	defer func() {
+		c.lastPoll.Store(time.Now().UnixNano())
+		c.inPoll.Store(false)
+	}()
 	ctx, cancel := context.WithCancelCause(ctx)
 	c.mu.Lock()
 	c.pollCancel = cancel

@@ -532,3 +532,36 @@ func TestReadCommittedPlainData(t *testing.T) {
 		}
 	})
 }
+
+// A member that stops polling for max.poll.interval.ms leaves the group; its
+// next Poll reports the partitions lost and rejoins.
+func TestMaxPollInterval(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, 2)
+		group := uniq("g")
+		ctx := testCtx(t, 60*time.Second)
+		l := &recordingListener{}
+		c := newTestConsumer(t, tg, groupOpts(group, WithRebalanceTimeout(time.Second), WithRebalanceListener(l))...)
+		c.Subscribe(topic)
+		pollUntil(t, ctx, nil, func() bool { return len(c.Assignment()) == 2 }, c)
+		// Stop polling until the coordinator shows the member gone.
+		a := newTestAdmin(t, tg)
+		for {
+			gd, err := a.DescribeGroups(ctx, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(gd[0].Members) == 0 {
+				break
+			}
+			if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+				t.Fatalf("member never left: %v", gd)
+			}
+		}
+		pollUntil(t, ctx, nil, func() bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return len(l.lost) == 2 && len(c.Assignment()) == 2
+		}, c)
+	})
+}

@@ -606,6 +606,30 @@ func (g *group) heartbeatLoop(gen int32, member string, stop, done chan struct{}
 			case <-ctx.Done():
 			}
 		}()
+		if c.pollIdle() > c.cfg.rebalanceTimeout {
+			// max.poll.interval.ms passed without a Poll: the application
+			// is stuck, so give the partitions to someone else (the Java
+			// client does the same). The next Poll reports them lost.
+			c.cfg.logger.Info("max.poll.interval.ms exceeded, leaving the group", "group", c.cfg.groupID)
+			if c.cfg.instanceID == "" {
+				req := kmsg.NewPtrLeaveGroupRequest()
+				req.Group, req.MemberID = c.cfg.groupID, member
+				m := kmsg.NewLeaveGroupRequestMember()
+				m.MemberID = member
+				reason := "max.poll.interval.ms exceeded"
+				m.Reason = &reason
+				req.Members = []kmsg.LeaveGroupRequestMember{m}
+				g.coordRequest(ctx, req, c.cfg.requestTimeout)
+			}
+			cancel()
+			g.mu.Lock()
+			g.lost, g.needJoin = true, true
+			if c.cfg.instanceID == "" {
+				g.memberID, g.generation = "", -1
+			}
+			g.mu.Unlock()
+			return
+		}
 		req := kmsg.NewPtrHeartbeatRequest()
 		req.Group, req.Generation, req.MemberID, req.InstanceID = c.cfg.groupID, gen, member, g.instanceID()
 		resp, err := g.coordRequest(ctx, req, c.cfg.requestTimeout)
