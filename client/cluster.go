@@ -491,6 +491,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // coordinator finds the group (keyType 0) or transaction (1) coordinator.
 func (cl *cluster) coordinator(ctx context.Context, key string, keyType int8) (int32, error) {
+	var last error // the broker's reason, kept for the final error
 	for {
 		req := kmsg.NewPtrFindCoordinatorRequest()
 		req.CoordinatorKey = key
@@ -498,7 +499,7 @@ func (cl *cluster) coordinator(ctx context.Context, key string, keyType int8) (i
 		req.CoordinatorKeys = []string{key} // v4+ reads only this
 		resp, err := cl.requestAny(ctx, req)
 		if err != nil {
-			return -1, err
+			return -1, fmt.Errorf("find coordinator: %w", errors.Join(err, last))
 		}
 		r := resp.(*kmsg.FindCoordinatorResponse)
 		code, id, host, port, msg := r.ErrorCode, r.NodeID, r.Host, r.Port, r.ErrorMessage
@@ -513,8 +514,9 @@ func (cl *cluster) coordinator(ctx context.Context, key string, keyType int8) (i
 			if !IsRetriable(err) {
 				return -1, err
 			}
+			last = err
 			if err := sleepCtx(ctx, cl.cfg.retryBackoff); err != nil {
-				return -1, fmt.Errorf("find coordinator: %w", errors.Join(err, codeErr(code, msg)))
+				return -1, fmt.Errorf("find coordinator: %w", errors.Join(err, last))
 			}
 			continue
 		}

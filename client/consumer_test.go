@@ -565,3 +565,43 @@ func TestMaxPollInterval(t *testing.T) {
 		}, c)
 	})
 }
+
+// Partitions added to a subscribed topic reach the group: the leader sees the
+// new count in metadata (metadata.max.age.ms) and rebalances.
+func TestGroupSeesNewPartitions(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, 2)
+		ctx := testCtx(t, 60*time.Second)
+		c := newTestConsumer(t, tg, groupOpts(uniq("g"), WithMetadataMaxAge(100*time.Millisecond))...)
+		c.Subscribe(topic)
+		pollUntil(t, ctx, nil, func() bool { return len(c.Assignment()) == 2 }, c)
+		if err := newTestAdmin(t, tg).CreatePartitions(ctx, topic, 4); err != nil {
+			t.Fatal(err)
+		}
+		pollUntil(t, ctx, nil, func() bool { return len(c.Assignment()) == 4 }, c)
+		p := newTestProducer(t, tg, WithPartitioner(ManualPartitioner()))
+		if _, err := p.SendSync(ctx, &Record{Topic: topic, Partition: 3, Value: []byte("new")}); err != nil {
+			t.Fatal(err)
+		}
+		if r := consumeN(t, ctx, c, 1)[0]; r.Partition != 3 {
+			t.Fatalf("got partition %d", r.Partition)
+		}
+	})
+}
+
+// Subscribing to a topic that does not exist yet works once it is created.
+func TestSubscribeBeforeTopicExists(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		topic := uniq("later")
+		ctx := testCtx(t, 60*time.Second)
+		c := newTestConsumer(t, tg, groupOpts(uniq("g"), WithMetadataMaxAge(100*time.Millisecond))...)
+		c.Subscribe(topic)
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		c.Poll(pctx)
+		cancel()
+		if err := newTestAdmin(t, tg).CreateTopics(ctx, TopicSpec{Name: topic, Partitions: 2, ReplicationFactor: 1}); err != nil {
+			t.Fatal(err)
+		}
+		pollUntil(t, ctx, nil, func() bool { return len(c.Assignment()) == 2 }, c)
+	})
+}

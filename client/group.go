@@ -135,7 +135,13 @@ func (g *group) onMetadata(m *metadata) {
 	}
 	if g.leader && g.joined {
 		for t, n := range g.counts {
-			if tm := m.topics[t]; tm != nil && tm.err == nil && int32(len(tm.partitions)) != n {
+			have := int32(0)
+			if tm := m.topics[t]; tm != nil && tm.err == nil {
+				have = int32(len(tm.partitions))
+			} else if m.all || tm == nil {
+				continue // not in this refresh, or an error: no news
+			}
+			if have != n {
 				g.needJoin = true
 			}
 		}
@@ -533,14 +539,17 @@ func (g *group) assign(ctx context.Context, protocol string, members []kmsg.Join
 	}
 	m := c.cl.meta.Load()
 	counts := make(map[string]int32)
+	seenCounts := make(map[string]int32, len(all)) // 0: missing, watched for creation
 	for _, t := range all {
+		seenCounts[t] = 0
 		if tm := m.topics[t]; tm != nil && tm.err == nil && len(tm.partitions) > 0 {
 			counts[t] = int32(len(tm.partitions))
+			seenCounts[t] = counts[t]
 		}
 	}
 	plan := asg.Assign(gms, counts)
 	g.mu.Lock()
-	g.counts = maps.Clone(counts)
+	g.counts = seenCounts
 	g.mu.Unlock()
 	out := make([]kmsg.SyncGroupRequestGroupAssignment, 0, len(gms))
 	for _, gm := range gms {
