@@ -890,6 +890,7 @@ func (p *Producer) handle(ir *inflightReq) {
 			refresh = true
 		}
 		if retriable && b.attempts <= p.cfg.retries && now.Before(b.deadline) {
+			p.cfg.logger.Debug("produce failed, retrying", "partition", b.tp.String(), "attempt", b.attempts, "err", err)
 			pb.failed = append(pb.failed, b)
 			continue
 		}

@@ -388,3 +388,61 @@ func TestIdempotentRetriesAfterConnectionLoss(t *testing.T) {
 		}
 	})
 }
+
+// Leaders move around while producing and consuming: every record arrives
+// exactly once and in order per key.
+func TestLeaderShuffleChaos(t *testing.T) {
+	tg := newKfake(t)
+	topic := newTopic(t, tg, 4)
+	ctx := testCtx(t, 60*time.Second)
+	stop := make(chan struct{})
+	var shuffler sync.WaitGroup
+	shuffler.Add(1)
+	go func() {
+		defer shuffler.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				tg.fake.ShufflePartitionLeaders()
+			}
+		}
+	}()
+	defer func() { close(stop); shuffler.Wait() }()
+
+	const n = 3000
+	c := newTestConsumer(t, tg, WithAutoOffsetReset(ResetEarliest), WithFetchMaxWait(20*time.Millisecond))
+	c.Assign(allParts(topic, 4)...)
+	got := make(chan []*Record, 1)
+	go func() {
+		var recs []*Record
+		for len(recs) < n && ctx.Err() == nil {
+			rs, err := c.Poll(ctx)
+			if err != nil {
+				break
+			}
+			recs = append(recs, rs...)
+		}
+		got <- recs
+	}()
+	p := newTestProducer(t, tg, WithBatchSize(500), WithLinger(time.Millisecond))
+	produceN(t, p, topic, n, func(i int) []byte { return []byte(strconv.Itoa(i % 32)) })
+	recs := <-got
+	if len(recs) != n {
+		t.Fatalf("consumed %d of %d records", len(recs), n)
+	}
+	last := map[string]int{}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if seen[string(r.Value)] {
+			t.Fatalf("duplicate %s", r.Value)
+		}
+		seen[string(r.Value)] = true
+		i, _ := strconv.Atoi(string(r.Value[1:]))
+		if prev, ok := last[string(r.Key)]; ok && i <= prev {
+			t.Fatalf("key %s: %d after %d", r.Key, i, prev)
+		}
+		last[string(r.Key)] = i
+	}
+}

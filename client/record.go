@@ -1,9 +1,6 @@
 package client
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // Header is a record header.
 type Header struct {
@@ -28,9 +25,6 @@ type Record struct {
 	Offset int64
 	// LeaderEpoch is the partition leader epoch the record was written in.
 	LeaderEpoch int32
-	// Context travels with a produced record to callbacks and interceptors;
-	// it does not bound the send (Send's ctx does).
-	Context context.Context
 }
 
 // size approximates a record's encoded size, used for batch.size and
