@@ -87,3 +87,19 @@ func TestSendToMissingPartition(t *testing.T) {
 		}
 	})
 }
+
+// A position past the log end (OFFSET_OUT_OF_RANGE) is reset by
+// auto.offset.reset.
+func TestSeekPastEndResets(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		topic := newTopic(t, tg, 1)
+		tp := TopicPartition{topic, 0}
+		produceN(t, newTestProducer(t, tg), topic, 5, nil)
+		c := newTestConsumer(t, tg, WithAutoOffsetReset(ResetEarliest))
+		c.Assign(tp)
+		c.Seek(tp, 100)
+		if recs := consumeN(t, testCtx(t, 30*time.Second), c, 5); recs[0].Offset != 0 {
+			t.Fatalf("reset to %d, want 0", recs[0].Offset)
+		}
+	})
+}

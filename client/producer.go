@@ -152,6 +152,9 @@ func (p *Producer) send(ctx context.Context, rec *Record, cb func(RecordMetadata
 	if rec.Topic == "" {
 		return errors.New("client: record has no topic")
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := p.txn.checkSend(); err != nil {
 		return err
 	}
