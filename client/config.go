@@ -3,7 +3,6 @@ package client
 import (
 	"log/slog"
 	"math"
-	"regexp"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/batch"
@@ -102,8 +101,6 @@ type config struct {
 	partitionFetchMax  int32
 	listener           RebalanceListener
 	consumerIntercepts []ConsumerInterceptor
-	topics             []string
-	topicRegex         *regexp.Regexp
 }
 
 func defaultConfig() *config {

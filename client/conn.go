@@ -155,13 +155,6 @@ func (c *conn) version(req kmsg.Request) (int16, error) {
 	return v, nil
 }
 
-// supports reports whether the broker supports key at version >= v.
-func (c *conn) supports(key, v int16) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.versions[key][1] >= v
-}
-
 // send writes req at the negotiated version; done is called exactly once,
 // from the reader goroutine or from send itself, and must not block. A
 // request with no response (produce acks=0) completes once written.

@@ -541,7 +541,7 @@ func (p *Producer) needsProducerID() bool {
 		return false
 	}
 	if p.resetPID {
-		return p.anyInflightLocked() == false
+		return !p.anyInflightLocked()
 	}
 	return p.pid < 0 && len(p.parts) > 0
 }
