@@ -8,14 +8,10 @@ import (
 	"time"
 )
 
-// txnTargets runs fn against kfake and skips Samsa, whose transaction
-// support (transactional InitProducerId, AddPartitionsToTxn, EndTxn, ...)
-// is not there yet.
+// txnTargets runs fn against kfake and Samsa.
 func txnTargets(t *testing.T, fn func(t *testing.T, tg *target)) {
 	t.Run("kfake", func(t *testing.T) { fn(t, newKfake(t)) })
-	t.Run("samsa", func(t *testing.T) {
-		t.Skip("transactions are pending on the Samsa broker (no AddPartitionsToTxn/EndTxn/TxnOffsetCommit yet)")
-	})
+	t.Run("samsa", func(t *testing.T) { fn(t, newSamsa(t)) })
 }
 
 func sendTxn(t *testing.T, ctx context.Context, p *Producer, topic string, from, n int) {
