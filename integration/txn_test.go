@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,12 +47,52 @@ func TestTransactionalProducerFranzGo(t *testing.T) {
 		t.Fatalf("second committed transaction: %v", err)
 	}
 
+	// An open transaction, seen by kadm as kafka-transactions.sh sees it.
+	if err := p1.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte("aborted-open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := newAdmin(t, addr)
+	dt, err := adm.DescribeTransactions(ctx, "tx-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := dt["tx-1"]
+	if !ok || d.Err != nil || d.State != "Ongoing" || len(d.Topics) != 1 {
+		t.Fatalf("DescribeTransactions: %+v", dt)
+	}
+	lt, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := lt["tx-1"]; !ok || len(lt) != 1 {
+		t.Fatalf("ListTransactions Ongoing: %+v", lt)
+	}
+	// The CLI shows the same.
+	for _, args := range [][]string{{"transactions", "list", "--state", "Ongoing"}, {"transactions", "describe", "tx-1"}} {
+		out, err := exec.Command(samsaBinary(t), append(args, "--brokers", addr)...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "tx-1") || !strings.Contains(string(out), "Ongoing") {
+			t.Fatalf("samsa %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[1] == "describe" && !strings.Contains(string(out), topic+"-") {
+			t.Fatalf("samsa transactions describe does not list a partition of %s:\n%s", topic, out)
+		}
+	}
+	if err := p1.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	if lt, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"}); err != nil || len(lt) != 0 {
+		t.Fatalf("ListTransactions Ongoing after the abort: %+v %v", lt, err)
+	}
+
 	// A new instance with the same transactional.id fences the first.
 	p2 := newClient(t, addr, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic(topic))
 	if err := txn(p2, "fencer", 1, true); err != nil {
 		t.Fatalf("the new instance: %v", err)
 	}
-	err := txn(p1, "zombie", 1, true)
+	err = txn(p1, "zombie", 1, true)
 	if err == nil {
 		t.Fatal("the fenced producer committed a transaction")
 	}

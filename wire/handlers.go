@@ -52,5 +52,7 @@ func init() {
 		kmsg.AddOffsetsToTxn.Int16():            {0, 3, handleAddOffsetsToTxn},
 		kmsg.EndTxn.Int16():                     {0, 4, handleEndTxn},
 		kmsg.TxnOffsetCommit.Int16():            {0, 3, handleTxnOffsetCommit},
+		kmsg.DescribeTransactions.Int16():       {0, 0, handleDescribeTransactions},
+		kmsg.ListTransactions.Int16():           {0, 2, handleListTransactions},
 	}
 }
