@@ -403,7 +403,7 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 	}
 	p.pid = res.(*actor.PID)
 	if t.Name == OffsetsTopic {
-		gprops := actor.PropsFromProducer(func() actor.Actor { return &groupActor{p: p} })
+		gprops := actor.PropsFromProducer(func() actor.Actor { return &groupActor{coordHost{p: p, what: "group coordinator"}} })
 		res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: gprops}, 10*time.Second).Result()
 		if err != nil {
 			b.system.Root.Stop(p.pid)
@@ -412,7 +412,7 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 		p.groupPID = res.(*actor.PID)
 	}
 	if t.Name == TransactionStateTopic {
-		tprops := actor.PropsFromProducer(func() actor.Actor { return &txnActor{p: p} })
+		tprops := actor.PropsFromProducer(func() actor.Actor { return &txnActor{coordHost{p: p, what: "transaction coordinator"}} })
 		res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: tprops}, 10*time.Second).Result()
 		if err != nil {
 			b.system.Root.Stop(p.pid)

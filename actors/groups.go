@@ -22,13 +22,13 @@ const OffsetsTopic = "__consumer_offsets"
 // coordinator.Coordinator loaded from the partition's records, and writes
 // group state back to it through the partition actor.
 type groupActor struct {
-	p       *Partition
-	coord   *coordinator.Coordinator
-	loading bool
-	loadGen int
-	epoch   int32
-	timer   *time.Timer
-	timerAt time.Time
+	coordHost
+}
+
+// coord is the loaded coordinator, or nil.
+func (a *groupActor) coord() *coordinator.Coordinator {
+	c, _ := a.hosted.(*coordinator.Coordinator)
+	return c
 }
 
 // Messages of the group actor.
@@ -65,17 +65,17 @@ func (a *groupActor) Receive(ctx actor.Context) {
 		a.loaded(ctx, m, now)
 	case *groupCallMsg:
 		switch {
-		case a.coord != nil:
-			m.fn(a.coord, now)
+		case a.coord() != nil:
+			m.fn(a.coord(), now)
 		case a.loading:
 			m.fail(kerr.CoordinatorLoadInProgress.Code)
 		default:
 			m.fail(kerr.NotCoordinator.Code)
 		}
 	case groupTickMsg:
-		a.timerAt = time.Time{}
-		if a.coord != nil {
-			a.coord.Tick(now)
+		a.ticked()
+		if c := a.coord(); c != nil {
+			c.Tick(now)
 		}
 		a.checkLeadership(ctx)
 	case *groupCommitDoneMsg:
@@ -84,83 +84,8 @@ func (a *groupActor) Receive(ctx actor.Context) {
 	a.schedule(ctx)
 }
 
-// schedule arranges the next Tick: at the coordinator's next deadline, and
-// at least every second so lost leadership is noticed.
-func (a *groupActor) schedule(ctx actor.Context) {
-	next := time.Now().Add(time.Second)
-	if a.coord != nil {
-		if d := a.coord.NextDeadline(); !d.IsZero() && d.Before(next) {
-			next = d
-		}
-	}
-	if !a.timerAt.IsZero() && !next.Before(a.timerAt) {
-		return
-	}
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-	a.timerAt = next
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	a.timer = time.AfterFunc(time.Until(next), func() { sys.Root.Send(self, groupTickMsg{}) })
-}
-
-func (a *groupActor) unload() {
-	// Forget the stopped timer too: schedule only arms a timer earlier than
-	// timerAt, so a stale timerAt would stop the ticks for good — and with
-	// them the retry of a failed load.
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-	a.timerAt = time.Time{}
-	if a.coord != nil {
-		a.coord.Unload()
-		a.coord = nil
-	}
-	a.loading = false
-}
-
-// checkLeadership loads the coordinator when this broker becomes the
-// partition's leader and unloads it when it stops being.
-func (a *groupActor) checkLeadership(ctx actor.Context) {
-	leader, epoch := a.p.Leader()
-	if !leader || a.p.stopped.Load() {
-		if a.coord != nil || a.loading {
-			a.unload()
-			a.loadGen++
-		}
-		return
-	}
-	if (a.coord != nil && a.epoch == epoch) || a.loading {
-		return
-	}
-	a.unload()
-	a.loading = true
-	a.loadGen++
-	gen, self, sys := a.loadGen, ctx.Self(), ctx.ActorSystem()
-	p := a.p
-	go func() {
-		// Everything committed before we became leader must be applied
-		// before we read the log.
-		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		msg := &groupLoadedMsg{gen: gen, epoch: epoch}
-		if msg.err = p.b.host.Barrier(bctx, p.ShardID); msg.err == nil {
-			msg.records, msg.err = readRecords(p.Log(), p.HighWatermark())
-		}
-		sys.Root.Send(self, msg)
-	}()
-}
-
 func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
-	if m.gen != a.loadGen {
-		return
-	}
-	a.loading = false
-	if m.err != nil {
-		a.p.b.log.Warn("loading group coordinator", "partition", a.p.Index, "err", m.err)
-		return // retried at the next tick
-	}
-	if leader, epoch := a.p.Leader(); !leader || epoch != m.epoch {
+	if !a.accept(m) {
 		return
 	}
 	b := a.p.b
@@ -199,7 +124,7 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 		}
 	}
 	c.CompleteLoad(now)
-	a.coord, a.epoch = c, m.epoch
+	a.coordHost.loaded(c, m)
 }
 
 // txnCommitFunc writes offset records in a producer's transaction: a

@@ -24,13 +24,13 @@ const TransactionStateTopic = "__transaction_state"
 // groups: state is loaded from the partition's records and written back
 // through the partition actor.
 type txnActor struct {
-	p       *Partition
-	coord   *coordinator.TxnCoordinator
-	loading bool
-	loadGen int
-	epoch   int32
-	timer   *time.Timer
-	timerAt time.Time
+	coordHost
+}
+
+// coord is the loaded coordinator, or nil.
+func (a *txnActor) coord() *coordinator.TxnCoordinator {
+	c, _ := a.hosted.(*coordinator.TxnCoordinator)
+	return c
 }
 
 type (
@@ -56,17 +56,17 @@ func (a *txnActor) Receive(ctx actor.Context) {
 		a.loaded(ctx, m, now)
 	case *txnCallMsg:
 		switch {
-		case a.coord != nil:
-			m.fn(a.coord, now)
+		case a.coord() != nil:
+			m.fn(a.coord(), now)
 		case a.loading:
 			m.fail(kerr.CoordinatorLoadInProgress.Code)
 		default:
 			m.fail(kerr.NotCoordinator.Code)
 		}
 	case groupTickMsg:
-		a.timerAt = time.Time{}
-		if a.coord != nil {
-			a.coord.Tick(now)
+		a.ticked()
+		if c := a.coord(); c != nil {
+			c.Tick(now)
 		}
 		a.checkLeadership(ctx)
 	case *groupCommitDoneMsg:
@@ -77,74 +77,8 @@ func (a *txnActor) Receive(ctx actor.Context) {
 	a.schedule(ctx)
 }
 
-func (a *txnActor) schedule(ctx actor.Context) {
-	next := time.Now().Add(time.Second)
-	if a.coord != nil {
-		if d := a.coord.NextDeadline(); !d.IsZero() && d.Before(next) {
-			next = d
-		}
-	}
-	if !a.timerAt.IsZero() && !next.Before(a.timerAt) {
-		return
-	}
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-	a.timerAt = next
-	self, sys := ctx.Self(), ctx.ActorSystem()
-	a.timer = time.AfterFunc(time.Until(next), func() { sys.Root.Send(self, groupTickMsg{}) })
-}
-
-func (a *txnActor) unload() {
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-	a.timerAt = time.Time{}
-	if a.coord != nil {
-		a.coord.Unload()
-		a.coord = nil
-	}
-	a.loading = false
-}
-
-func (a *txnActor) checkLeadership(ctx actor.Context) {
-	leader, epoch := a.p.Leader()
-	if !leader || a.p.stopped.Load() {
-		if a.coord != nil || a.loading {
-			a.unload()
-			a.loadGen++
-		}
-		return
-	}
-	if (a.coord != nil && a.epoch == epoch) || a.loading {
-		return
-	}
-	a.unload()
-	a.loading = true
-	a.loadGen++
-	gen, self, sys := a.loadGen, ctx.Self(), ctx.ActorSystem()
-	p := a.p
-	go func() {
-		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		msg := &groupLoadedMsg{gen: gen, epoch: epoch}
-		if msg.err = p.b.host.Barrier(bctx, p.ShardID); msg.err == nil {
-			msg.records, msg.err = readRecords(p.Log(), p.HighWatermark())
-		}
-		sys.Root.Send(self, msg)
-	}()
-}
-
 func (a *txnActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
-	if m.gen != a.loadGen {
-		return
-	}
-	a.loading = false
-	if m.err != nil {
-		a.p.b.log.Warn("loading transaction coordinator", "partition", a.p.Index, "err", m.err)
-		return
-	}
-	if leader, epoch := a.p.Leader(); !leader || epoch != m.epoch {
+	if !a.accept(m) {
 		return
 	}
 	b := a.p.b
@@ -182,7 +116,7 @@ func (a *txnActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
 			records = append(records, r.Record)
 		}
 	}
-	a.coord, a.epoch = coordinator.NewTxnCoordinator(cfg, records, now), m.epoch
+	a.coordHost.loaded(coordinator.NewTxnCoordinator(cfg, records, now), m)
 }
 
 // writeMarkers writes a transaction's markers into all its partitions: in
