@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/samsa-io/samsa/coordinator"
 )
 
 // hostedCoordinator is what coordHost needs of a coordinator.
@@ -116,3 +119,85 @@ func (h *coordHost) accept(m *groupLoadedMsg) bool {
 
 // loaded installs the coordinator built from m.
 func (h *coordHost) loaded(c hostedCoordinator, m *groupLoadedMsg) { h.hosted, h.epoch = c, m.epoch }
+
+// internalTopic names an internal topic that hosts coordinators and the
+// broker settings that shape it.
+type internalTopic struct {
+	name                                  string
+	partitionsKey, replicationKey, segKey string
+	pidOf                                 func(*Partition) *actor.PID // its coordinator actor
+}
+
+var (
+	offsetsTopic = internalTopic{OffsetsTopic, "offsets.topic.num.partitions", "offsets.topic.replication.factor",
+		"offsets.topic.segment.bytes", func(p *Partition) *actor.PID { return p.groupPID }}
+	txnStateTopic = internalTopic{TransactionStateTopic, "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
+		"transaction.state.log.segment.bytes", func(p *Partition) *actor.PID { return p.txnPID }}
+)
+
+// coordinatorFor returns the broker leading key's partition of the internal
+// topic (abs(key.hashCode()) % partitions), creating the topic on first use
+// as Kafka does: compacted, replication capped by the live brokers.
+func (b *Broker) coordinatorFor(ctx context.Context, it internalTopic, key string) (int32, error) {
+	t := b.Metadata().Topics[it.name]
+	if t == nil {
+		rf := int16(b.settings.Int64(it.replicationKey))
+		if live := int16(len(b.liveBrokerIDs())); rf > live {
+			rf = live
+		}
+		var err error
+		t, err = b.CreateTopic(ctx, it.name, int32(b.settings.Int64(it.partitionsKey)), rf,
+			map[string]string{"cleanup.policy": "compact", "segment.bytes": b.settings.String(it.segKey)}, false)
+		if ErrorCode(err) == kerr.TopicAlreadyExists.Code {
+			t, err = b.Metadata().Topics[it.name], nil
+		}
+		if err != nil || t == nil {
+			return -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", it.name, err)
+		}
+	}
+	a := t.Partitions[coordinator.PartitionFor(key, int32(len(t.Partitions)))]
+	leader, _, ok := b.PartitionLeader(a.ShardID)
+	if !ok {
+		return -1, errorf(kerr.CoordinatorNotAvailable, "")
+	}
+	return leader, nil
+}
+
+// coordinatorActor is the actor of key's coordinator on this broker, or the
+// error code to answer with when there is none here.
+func (b *Broker) coordinatorActor(it internalTopic, key string) (*actor.PID, int16) {
+	t := b.Metadata().Topics[it.name]
+	if t == nil {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	p := b.Partition(it.name, coordinator.PartitionFor(key, int32(len(t.Partitions))))
+	if p == nil || it.pidOf(p) == nil {
+		return nil, kerr.NotCoordinator.Code
+	}
+	return it.pidOf(p), 0
+}
+
+// eachCoordinatorActor sends msg(done) to every coordinator actor of the
+// internal topic on this broker and returns when each has called done (or
+// ctx ends).
+func (b *Broker) eachCoordinatorActor(ctx context.Context, it internalTopic, msg func(done func()) any) {
+	b.mu.RLock()
+	var pids []*actor.PID
+	for _, p := range b.parts {
+		if pid := it.pidOf(p); pid != nil {
+			pids = append(pids, pid)
+		}
+	}
+	b.mu.RUnlock()
+	done := make(chan struct{}, len(pids))
+	for _, pid := range pids {
+		b.system.Root.Send(pid, msg(func() { done <- struct{}{} }))
+	}
+	for range pids {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

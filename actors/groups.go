@@ -231,72 +231,26 @@ func readRecords(l *partition.Log, end int64) ([]logRecord, error) {
 // groupID if this broker is that coordinator, else calls fail with
 // NOT_COORDINATOR (or COORDINATOR_LOAD_IN_PROGRESS while it loads).
 func (b *Broker) WithGroupCoordinator(groupID string, fn func(c *coordinator.Coordinator, now time.Time), fail func(code int16)) {
-	t := b.Metadata().Topics[OffsetsTopic]
-	if t == nil {
-		fail(kerr.CoordinatorNotAvailable.Code)
+	pid, code := b.coordinatorActor(offsetsTopic, groupID)
+	if pid == nil {
+		fail(code)
 		return
 	}
-	idx := coordinator.PartitionFor(groupID, int32(len(t.Partitions)))
-	p := b.Partition(OffsetsTopic, idx)
-	if p == nil || p.groupPID == nil {
-		fail(kerr.NotCoordinator.Code)
-		return
-	}
-	b.system.Root.Send(p.groupPID, &groupCallMsg{fn: fn, fail: fail})
+	b.system.Root.Send(pid, &groupCallMsg{fn: fn, fail: fail})
 }
 
 // EachGroupCoordinator runs fn on every coordinator this broker has loaded
 // and returns when all have run (ListGroups).
 func (b *Broker) EachGroupCoordinator(ctx context.Context, fn func(c *coordinator.Coordinator, now time.Time)) {
-	b.mu.RLock()
-	var pids []*actor.PID
-	for _, p := range b.parts {
-		if p.groupPID != nil {
-			pids = append(pids, p.groupPID)
-		}
-	}
-	b.mu.RUnlock()
-	done := make(chan struct{}, len(pids))
-	for _, pid := range pids {
-		b.system.Root.Send(pid, &groupCallMsg{
-			fn:   func(c *coordinator.Coordinator, now time.Time) { fn(c, now); done <- struct{}{} },
-			fail: func(int16) { done <- struct{}{} },
-		})
-	}
-	for range pids {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return
-		}
-	}
+	b.eachCoordinatorActor(ctx, offsetsTopic, func(done func()) any {
+		return &groupCallMsg{fn: func(c *coordinator.Coordinator, now time.Time) { fn(c, now); done() }, fail: func(int16) { done() }}
+	})
 }
 
 // GroupCoordinatorFor returns the broker that coordinates groupID, creating
 // __consumer_offsets on first use as Kafka does.
 func (b *Broker) GroupCoordinatorFor(ctx context.Context, groupID string) (int32, error) {
-	t := b.Metadata().Topics[OffsetsTopic]
-	if t == nil {
-		rf := int16(b.settings.Int64("offsets.topic.replication.factor"))
-		if live := int16(len(b.liveBrokerIDs())); rf > live {
-			rf = live
-		}
-		var err error
-		t, err = b.CreateTopic(ctx, OffsetsTopic, int32(b.settings.Int64("offsets.topic.num.partitions")), rf,
-			map[string]string{"cleanup.policy": "compact", "segment.bytes": b.settings.String("offsets.topic.segment.bytes")}, false)
-		if ErrorCode(err) == kerr.TopicAlreadyExists.Code {
-			t, err = b.Metadata().Topics[OffsetsTopic], nil
-		}
-		if err != nil || t == nil {
-			return -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", OffsetsTopic, err)
-		}
-	}
-	a := t.Partitions[coordinator.PartitionFor(groupID, int32(len(t.Partitions)))]
-	leader, _, ok := b.PartitionLeader(a.ShardID)
-	if !ok {
-		return -1, errorf(kerr.CoordinatorNotAvailable, "")
-	}
-	return leader, nil
+	return b.coordinatorFor(ctx, offsetsTopic, groupID)
 }
 
 // notifyGroupLeadership tells a __consumer_offsets replica's group actor to

@@ -235,70 +235,25 @@ func (b *Broker) interBrokerClient() (*kgo.Client, error) {
 // TxnCoordinatorFor returns the broker that coordinates transactional ID
 // id, creating __transaction_state on first use as Kafka does.
 func (b *Broker) TxnCoordinatorFor(ctx context.Context, id string) (int32, error) {
-	t := b.Metadata().Topics[TransactionStateTopic]
-	if t == nil {
-		rf := int16(b.settings.Int64("transaction.state.log.replication.factor"))
-		if live := int16(len(b.liveBrokerIDs())); rf > live {
-			rf = live
-		}
-		var err error
-		t, err = b.CreateTopic(ctx, TransactionStateTopic, int32(b.settings.Int64("transaction.state.log.num.partitions")), rf,
-			map[string]string{"cleanup.policy": "compact", "segment.bytes": b.settings.String("transaction.state.log.segment.bytes")}, false)
-		if ErrorCode(err) == kerr.TopicAlreadyExists.Code {
-			t, err = b.Metadata().Topics[TransactionStateTopic], nil
-		}
-		if err != nil || t == nil {
-			return -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", TransactionStateTopic, err)
-		}
-	}
-	a := t.Partitions[coordinator.PartitionFor(id, int32(len(t.Partitions)))]
-	leader, _, ok := b.PartitionLeader(a.ShardID)
-	if !ok {
-		return -1, errorf(kerr.CoordinatorNotAvailable, "")
-	}
-	return leader, nil
+	return b.coordinatorFor(ctx, txnStateTopic, id)
 }
 
 // WithTxnCoordinator runs fn on the actor of the coordinator that owns
 // transactional ID id if this broker is it, else fail(NOT_COORDINATOR, or
 // COORDINATOR_LOAD_IN_PROGRESS while it loads).
 func (b *Broker) WithTxnCoordinator(id string, fn func(c *coordinator.TxnCoordinator, now time.Time), fail func(code int16)) {
-	t := b.Metadata().Topics[TransactionStateTopic]
-	if t == nil {
-		fail(kerr.CoordinatorNotAvailable.Code)
+	pid, code := b.coordinatorActor(txnStateTopic, id)
+	if pid == nil {
+		fail(code)
 		return
 	}
-	p := b.Partition(TransactionStateTopic, coordinator.PartitionFor(id, int32(len(t.Partitions))))
-	if p == nil || p.txnPID == nil {
-		fail(kerr.NotCoordinator.Code)
-		return
-	}
-	b.system.Root.Send(p.txnPID, &txnCallMsg{fn: fn, fail: fail})
+	b.system.Root.Send(pid, &txnCallMsg{fn: fn, fail: fail})
 }
 
 // EachTxnCoordinator runs fn on every transaction coordinator loaded here
 // and returns when all have run (ListTransactions).
 func (b *Broker) EachTxnCoordinator(ctx context.Context, fn func(c *coordinator.TxnCoordinator, now time.Time)) {
-	b.mu.RLock()
-	var pids []*actor.PID
-	for _, p := range b.parts {
-		if p.txnPID != nil {
-			pids = append(pids, p.txnPID)
-		}
-	}
-	b.mu.RUnlock()
-	done := make(chan struct{}, len(pids))
-	for _, pid := range pids {
-		b.system.Root.Send(pid, &txnCallMsg{
-			fn:   func(c *coordinator.TxnCoordinator, now time.Time) { fn(c, now); done <- struct{}{} },
-			fail: func(int16) { done <- struct{}{} },
-		})
-	}
-	for range pids {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return
-		}
-	}
+	b.eachCoordinatorActor(ctx, txnStateTopic, func(done func()) any {
+		return &txnCallMsg{fn: func(c *coordinator.TxnCoordinator, now time.Time) { fn(c, now); done() }, fail: func(int16) { done() }}
+	})
 }
