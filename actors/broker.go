@@ -154,10 +154,10 @@ func (b *Broker) register(ctx context.Context) error {
 	me := raftgroup.Broker{NodeID: b.opts.NodeID, Host: b.opts.Host, Port: b.opts.Port,
 		RaftAddr: b.opts.RaftAddr, Rack: b.settings.String("broker.rack")}
 	for {
+		// Registered even when unchanged: a registration also tells the
+		// cluster this broker restarted, so its replicas' old catch-up
+		// status no longer counts toward the ISR.
 		cur, ok := b.host.Metadata().Brokers[me.NodeID]
-		if ok && cur == me {
-			return nil
-		}
 		if ok && cur.RaftAddr != me.RaftAddr {
 			// Two brokers with one node ID would be one Raft replica twice.
 			return fmt.Errorf("node id %d is registered with Raft address %s, not %s: another broker uses this node id, or this node's Raft address changed",

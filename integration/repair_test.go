@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"sort"
@@ -8,14 +9,17 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/internal/batch"
+	"github.com/samsa-io/samsa/partition"
 )
 
 // TestClusterRepairsDamagedReplica: a follower's segment file is truncated
 // while it is down, losing records Raft had applied there. On restart the
 // broker reports the damage, sets the directory aside instead of serving
 // it, and the replica is rebuilt from the others (a fresh replica ID, filled
-// by snapshot). With the other two brokers then killed, the repaired replica
-// alone serves every acknowledged record.
+// by snapshot). Once it is back in the ISR, its own log files hold every
+// acknowledged record.
 func TestClusterRepairsDamagedReplica(t *testing.T) {
 	c := startCluster(t, 3, "--set", "replica.lag.time.max.ms=2000", "--set", "broker.session.timeout.ms=4000")
 	ctx := testContext(t, 4*time.Minute)
@@ -66,14 +70,36 @@ func TestClusterRepairsDamagedReplica(t *testing.T) {
 	if len(aside) != 1 {
 		t.Fatalf("damaged directory not set aside: %v", aside)
 	}
-	// The repaired replica alone: its two peers die, and once they are
-	// gone it serves its committed log read-only.
-	for i := range c.procs {
-		if int32(i+1) != f {
-			c.procs[i].kill()
+	// The repaired replica's own log, read from its files after kill -9,
+	// holds every record.
+	c.procs[f-1].kill()
+	l, err := partition.Open(dir, partition.DefaultConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	seen := map[uint64]bool{}
+	for off := l.StartOffset(); off < l.NextOffset(); {
+		data, err := l.Read(off, 1<<20, l.NextOffset(), true)
+		if err != nil || len(data) == 0 {
+			t.Fatalf("reading the repaired log at %d: %v", off, err)
+		}
+		for len(data) > 0 {
+			b, rest, h, err := batch.Next(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = rest
+			_, recs, err := batch.Records(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				seen[binary.BigEndian.Uint64(r.Value)] = true
+			}
+			off = h.LastOffset() + 1
 		}
 	}
-	seen := readAll(t, ctx, c.procs[f-1].addr, topic)
 	if len(seen) != n {
 		t.Fatalf("repaired replica holds %d of %d records", len(seen), n)
 	}

@@ -320,6 +320,10 @@ func (c *controllerSM) Update(e sm.Entry) (sm.Result, error) {
 		c.status.apply(cmd.ReplicaReport)
 		return sm.Result{}, nil
 	}
+	if cmd.RegisterBroker != nil {
+		// Registration is a (re)start: its old replica status is stale.
+		c.status.forget(cmd.RegisterBroker.NodeID)
+	}
 	if lc := cmd.LeaderChange; lc != nil {
 		md := c.md.Load()
 		if cur, ok := md.Leaders[lc.ShardID]; ok && (cur.Epoch > lc.Epoch || cur == (LeaderState{lc.Leader, lc.Epoch})) && md.Elections[lc.ShardID] != lc.Leader {

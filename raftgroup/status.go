@@ -24,6 +24,13 @@ func (s *replicaStatus) apply(r *ReplicaReport) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen[r.Node] = r.TimeMs
+	// A report lists every replica the broker runs: one it no longer
+	// reports (removed, or set aside to be rebuilt) has no status.
+	for shard, reps := range s.m {
+		if _, ok := r.Ends[shard]; !ok {
+			delete(reps, r.Node)
+		}
+	}
 	for shard, end := range r.Ends {
 		reps := s.m[shard]
 		if reps == nil {
@@ -52,6 +59,16 @@ func (s *replicaStatus) apply(r *ReplicaReport) {
 				reps[node] = st
 			}
 		}
+	}
+}
+
+// forget drops what is known of node's replicas: it restarted, and each
+// must show again that it caught up before it counts as in sync.
+func (s *replicaStatus) forget(node int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, reps := range s.m {
+		delete(reps, node)
 	}
 }
 
