@@ -78,7 +78,14 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 				continue
 			}
 			ch := make(chan actors.ProduceResult, 1)
-			p.Produce(rp.Records, h, acks, func(res actors.ProduceResult) { ch <- res })
+			cb := func(res actors.ProduceResult) { ch <- res }
+			if txn {
+				// v12+ producers (KIP-890 part 2) leave adding the
+				// partition to the transaction to us.
+				p.ProduceTxn(rp.Records, h, acks, *req.TransactionID, req.GetVersion() >= 12, cb)
+			} else {
+				p.Produce(rp.Records, h, acks, cb)
+			}
 			waits = append(waits, ch)
 			slots = append(slots, slot{ti, pi})
 		}
