@@ -91,3 +91,26 @@ type connError struct {
 
 func (e *connError) Error() string { return "client: broker " + e.addr + ": " + e.err.Error() }
 func (e *connError) Unwrap() error { return e.err }
+
+// TopicError is the failure of one topic in a request that can name several
+// (CreateTopics, DeleteTopics, CreatePartitions, topic configs). Calls naming
+// several topics return one per failed topic, joined with errors.Join, so a
+// caller can tell which topics failed and why; errors.Is still reaches the
+// Kafka error.
+type TopicError struct {
+	Topic string
+	Err   error
+}
+
+func (e *TopicError) Error() string { return "topic " + e.Topic + ": " + e.Err.Error() }
+func (e *TopicError) Unwrap() error { return e.Err }
+
+// GroupError is the failure of one group in a request that can name several
+// (DeleteGroups); see TopicError.
+type GroupError struct {
+	Group string
+	Err   error
+}
+
+func (e *GroupError) Error() string { return "group " + e.Group + ": " + e.Err.Error() }
+func (e *GroupError) Unwrap() error { return e.Err }
