@@ -154,6 +154,10 @@ func TestAdminTopicErrors(t *testing.T) {
 		if len(failed) != 1 || !errors.Is(failed[existing], ErrTopicAlreadyExists) {
 			t.Fatalf("create existing and fresh: %v", err)
 		}
+		// The broker's message only where it adds to the code's text.
+		if n := strings.Count(err.Error(), ErrTopicAlreadyExists.Message); n != 1 {
+			t.Fatalf("the code's description %d times in %q", n, err)
+		}
 		if td, err := a.DescribeTopics(ctx, fresh); err != nil || len(td) != 1 || td[0].Err != nil {
 			t.Fatalf("fresh topic not created: %+v %v", td, err)
 		}
@@ -384,5 +388,25 @@ func TestProducerPartitionsFor(t *testing.T) {
 				t.Fatalf("auto-created %s: %+v %v", missing, parts, err)
 			}
 		})
+	}
+}
+
+func TestCodeErrMessage(t *testing.T) {
+	e := ErrTopicAlreadyExists
+	for _, tc := range []struct {
+		msg  *string
+		want string
+	}{
+		{nil, e.Error()},
+		{new(""), e.Error()},
+		{new(e.Error()), e.Error()},
+		{new(e.Message), e.Error()},
+		{new(e.Error() + ": topic 'x' already exists"), e.Error() + " (topic 'x' already exists)"},
+		{new("topic 'x' already exists"), e.Error() + " (topic 'x' already exists)"},
+	} {
+		err := codeErr(e.Code, tc.msg)
+		if err.Error() != tc.want || !errors.Is(err, e) {
+			t.Errorf("codeErr(%v) = %q, want %q", tc.msg, err, tc.want)
+		}
 	}
 }

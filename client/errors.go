@@ -5,6 +5,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error is a Kafka protocol error code. Every code has one exported value
@@ -43,13 +44,20 @@ func IsRetriable(err error) bool {
 	return errors.As(err, &ce)
 }
 
-// withMessage attaches the broker's error message to a code, keeping errors.Is.
+// codeErr attaches the broker's error message to a code, keeping errors.Is.
+// Brokers often repeat the code's own name and description (Samsa puts them
+// in front of its detail): only what adds information is kept.
 func codeErr(code int16, msg *string) error {
 	err := ErrorForCode(code)
-	if err == nil || msg == nil || *msg == "" {
+	if err == nil || msg == nil {
 		return err
 	}
-	return fmt.Errorf("%w (%s)", err, *msg)
+	text := err.Error()
+	m := strings.TrimPrefix(strings.TrimPrefix(*msg, text), ": ")
+	if strings.Contains(text, m) {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, m)
 }
 
 // Client-side errors.
