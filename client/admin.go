@@ -488,6 +488,14 @@ func (a *Admin) eachBroker(ctx context.Context, mk func() kmsg.Request, fn func(
 	return errors.Join(errs...)
 }
 
+// uniqueBy sorts what eachBroker collected by id, keeping one entry per id
+// (the first broker's): a group or transactional ID that two brokers report
+// while its coordinator moves is listed once.
+func uniqueBy[T any](s []T, id func(T) string) []T {
+	slices.SortStableFunc(s, func(x, y T) int { return strings.Compare(id(x), id(y)) })
+	return slices.CompactFunc(s, func(x, y T) bool { return id(x) == id(y) })
+}
+
 // ListGroups lists the groups of every broker, sorted by ID; given states
 // (as brokers spell them: "Stable", "Empty", "PreparingRebalance", ...), only
 // the groups in one of them. When some brokers fail, it returns the groups
@@ -513,9 +521,7 @@ func (a *Admin) ListGroups(ctx context.Context, states ...string) ([]GroupListin
 		}
 		return nil
 	})
-	// A group two brokers report (its coordinator moving) is listed once.
-	slices.SortStableFunc(out, func(x, y GroupListing) int { return strings.Compare(x.GroupID, y.GroupID) })
-	out = slices.CompactFunc(out, func(x, y GroupListing) bool { return x.GroupID == y.GroupID })
+	out = uniqueBy(out, func(g GroupListing) string { return g.GroupID })
 	if err != nil {
 		return out, fmt.Errorf("client: ListGroups: %w", err)
 	}

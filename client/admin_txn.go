@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -73,10 +72,8 @@ func (a *Admin) ListTransactions(ctx context.Context, f TransactionFilter) ([]Tr
 		}
 		return nil
 	})
-	// An ID two brokers report (its coordinator moving; kfake has every
-	// broker report every ID) is listed once.
-	slices.SortStableFunc(out, func(x, y TransactionListing) int { return strings.Compare(x.TransactionalID, y.TransactionalID) })
-	out = slices.CompactFunc(out, func(x, y TransactionListing) bool { return x.TransactionalID == y.TransactionalID })
+	// One entry per ID: kfake, unlike Kafka, has every broker report all.
+	out = uniqueBy(out, func(t TransactionListing) string { return t.TransactionalID })
 	if err != nil {
 		return out, fmt.Errorf("client: ListTransactions: %w", err)
 	}
