@@ -29,6 +29,7 @@ import (
 	"github.com/samsa-io/samsa/config"
 	"github.com/samsa-io/samsa/partition"
 	"github.com/samsa-io/samsa/raftgroup"
+	"github.com/samsa-io/samsa/telemetry"
 )
 
 // Options configures a Broker.
@@ -47,6 +48,8 @@ type Options struct {
 	Logger   *slog.Logger
 	// Clock returns the current time; tests may replace it.
 	Clock func() time.Time
+	// Metrics are the broker's metrics; nil gets a fresh set.
+	Metrics *telemetry.Metrics
 }
 
 type topicPartition struct {
@@ -82,6 +85,15 @@ type Broker struct {
 
 	ibMu     sync.Mutex
 	ibClient *kgo.Client // to other brokers (interBrokerClient)
+
+	metrics *telemetry.Metrics
+	// isrSeen is the ISR of each partition this broker led at the last
+	// report tick, to count shrinks and expands (reportLoop only).
+	isrSeen map[uint64][]int32
+	// wonTerm is the last term in which this broker became a shard's
+	// leader, so a repeated leader event is not counted twice.
+	wonMu   sync.Mutex
+	wonTerm map[uint64]uint64
 }
 
 // Start starts the Raft host, the controller and the partitions this broker
@@ -99,6 +111,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	if opts.NodeID == 0 {
 		opts.NodeID = 1
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.NewMetrics()
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -110,6 +125,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		parts: map[uint64]*Partition{}, byTP: map[topicPartition]*Partition{},
 		reconcileC: make(chan struct{}, 1), leaderC: make(chan struct{}, 1), stop: make(chan struct{}),
 		startMs: opts.Clock().UnixMilli(),
+		metrics: opts.Metrics, isrSeen: map[uint64][]int32{}, wonTerm: map[uint64]uint64{},
 	}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
@@ -127,6 +143,11 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		OnMetadata:     func(*raftgroup.Metadata) { b.signalReconcile() },
 		OnLeaderChange: b.onLeaderChange,
 		Join:           b.joinFunc(ctx),
+		OnSyncPropose: func(shard uint64, d time.Duration) {
+			if shard == raftgroup.ControllerShardID {
+				b.metrics.ObservePropose("controller", d)
+			}
+		},
 	})
 	if err != nil {
 		b.system.Shutdown()
@@ -258,6 +279,7 @@ func (b *Broker) onLeaderChange(shardID, leaderID, term uint64) {
 		}
 	}
 	if leaderID == uint64(b.opts.NodeID) && shardID != raftgroup.ControllerShardID {
+		b.countElection(shardID, term)
 		select {
 		case b.leaderC <- struct{}{}:
 		default:
@@ -312,6 +334,7 @@ func (b *Broker) reconcile() {
 	for _, p := range stale {
 		b.stopPartition(p, true)
 	}
+	b.forgetDeletedTopics(md)
 	ids := make([]uint64, 0, len(desired))
 	for id := range desired {
 		ids = append(ids, id)

@@ -450,6 +450,7 @@ func (a *partitionActor) propose(ctx actor.Context, term uint64, now int64, flag
 			}
 		})
 	}
+	start := time.Now()
 	rs, err := p.b.host.Propose(p.ShardID, cmd.Encode(), proposalTimeout)
 	if err != nil {
 		p.b.host.CancelPersisted(p.ShardID, reqID)
@@ -468,6 +469,7 @@ func (a *partitionActor) propose(ctx actor.Context, term uint64, now int64, flag
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	go func() {
 		diverged := p.await(rs, group, predicted)
+		p.b.metrics.ObservePropose("partition", time.Since(start))
 		p.b.host.CancelPersisted(p.ShardID, reqID)
 		// Counted on the partition, not the actor, so an actor restarted
 		// meanwhile still waits for these before seeding a Decider.

@@ -78,7 +78,14 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 				continue
 			}
 			ch := make(chan actors.ProduceResult, 1)
-			p.Produce(rp.Records, h, acks, func(res actors.ProduceResult) { ch <- res })
+			tm, size := rc.s.metrics.Topic(rt.Topic), float64(len(rp.Records))
+			p.Produce(rp.Records, h, acks, func(res actors.ProduceResult) {
+				if res.ErrorCode == 0 {
+					tm.BytesIn.Add(size)
+					tm.RecordsIn.Add(float64(h.NumRecords))
+				}
+				ch <- res
+			})
 			waits = append(waits, ch)
 			slots = append(slots, slot{ti, pi})
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/actors"
+	"github.com/samsa-io/samsa/telemetry"
 )
 
 // Server accepts Kafka connections for a broker.
@@ -25,6 +26,10 @@ type Server struct {
 	b              *actors.Broker
 	log            *slog.Logger
 	maxRequestSize int32
+	metrics        *telemetry.Metrics
+	// reqMetrics are each API's request metrics, looked up once here:
+	// read-only after NewServer.
+	reqMetrics map[int16]telemetry.RequestMetrics
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -41,8 +46,13 @@ func NewServer(b *actors.Broker, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{b: b, log: log, maxRequestSize: int32(b.Settings().Int64("socket.request.max.bytes")),
+	s := &Server{b: b, log: log, maxRequestSize: int32(b.Settings().Int64("socket.request.max.bytes")),
+		metrics: b.Metrics(), reqMetrics: map[int16]telemetry.RequestMetrics{},
 		conns: map[net.Conn]struct{}{}, ctx: ctx, cancel: cancel}
+	for key := range handlers {
+		s.reqMetrics[key] = s.metrics.Request(kmsg.NameForKey(key))
+	}
+	return s
 }
 
 // Serve accepts connections on ln until Close.
@@ -109,6 +119,15 @@ type pending struct {
 	resp         kmsg.Response
 	wait         func() kmsg.Response // set by handlers that answer later (produce)
 	noResponse   bool                 // acks=0 produce
+	start        time.Time            // when the request was read
+}
+
+// done records the request's metrics once its response is written (or
+// there is none).
+func (s *Server) done(p *pending) {
+	if rm, ok := s.reqMetrics[p.key]; ok {
+		rm.Observe(time.Since(p.start))
+	}
 }
 
 // reqCtx is what a handler gets besides the request.
@@ -177,11 +196,12 @@ func (s *Server) serveConn(c net.Conn) {
 
 // handle decodes one request frame and runs its handler.
 func (s *Server) handle(body []byte, remote net.Addr) (*pending, error) {
+	start := time.Now()
 	d, err := decodeRequest(body)
 	if err != nil {
 		return nil, err
 	}
-	p := &pending{key: d.key, version: d.version, corr: d.corr}
+	p := &pending{key: d.key, version: d.version, corr: d.corr, start: start}
 	if d.req == nil {
 		// KIP-511: an ApiVersions request newer than we know is answered
 		// in v0 format with our ranges, so the client retries with one
@@ -299,6 +319,7 @@ func (s *Server) writeLoop(c net.Conn, in <-chan *pending, done chan<- struct{})
 			resp = p.wait()
 		}
 		if p.noResponse || broken || resp == nil {
+			s.done(p)
 			continue
 		}
 		resp.SetVersion(p.version)
@@ -311,7 +332,11 @@ func (s *Server) writeLoop(c net.Conn, in <-chan *pending, done chan<- struct{})
 		}
 		buf = resp.AppendTo(buf)
 		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-		if _, err := w.Write(buf); err != nil {
+		_, err := w.Write(buf)
+		// Recorded before the flush, so a client that has its answer
+		// finds the request counted.
+		s.done(p)
+		if err != nil {
 			broken = true
 			c.Close()
 			continue
