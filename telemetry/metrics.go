@@ -8,7 +8,6 @@ import (
 	"context"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,11 +34,11 @@ type Metrics struct {
 	LeaderElections prometheus.Counter
 	proposeLatency  *prometheus.HistogramVec
 
-	source atomic.Pointer[sourceBox]
+	// srcMu is held (read) while a scrape uses source, so clearing it
+	// waits for scrapes in flight: the broker closes after that.
+	srcMu  sync.RWMutex
+	source Source
 }
-
-// sourceBox lets the source be swapped atomically (and cleared).
-type sourceBox struct{ s Source }
 
 // Source answers the gauges computed when scraped: partition states and
 // consumer group lag. The actors' Broker implements it.
@@ -168,12 +167,11 @@ func (m *Metrics) ObservePropose(group string, d time.Duration) {
 }
 
 // SetSource sets (or, with nil, clears) what the scrape-time gauges read.
+// Clearing returns once no scrape uses the old source.
 func (m *Metrics) SetSource(s Source) {
-	if s == nil {
-		m.source.Store(nil)
-		return
-	}
-	m.source.Store(&sourceBox{s})
+	m.srcMu.Lock()
+	m.source = s
+	m.srcMu.Unlock()
 }
 
 // lagTimeout bounds how long a scrape waits for the group coordinators.
@@ -206,11 +204,13 @@ func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
-	box := c.m.source.Load()
-	if box == nil {
+	c.m.srcMu.RLock()
+	defer c.m.srcMu.RUnlock()
+	src := c.m.source
+	if src == nil {
 		return
 	}
-	st := box.s.PartitionStats()
+	st := src.PartitionStats()
 	gauge := func(d *prometheus.Desc, v int) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
 	}
@@ -225,7 +225,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descController, active)
 	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
 	defer cancel()
-	for _, l := range box.s.GroupLags(ctx) {
+	for _, l := range src.GroupLags(ctx) {
 		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(l.Lag),
 			l.Group, l.Topic, strconv.Itoa(int(l.Partition)))
 	}
