@@ -50,6 +50,8 @@ type Options struct {
 	Clock func() time.Time
 	// Metrics are the broker's metrics; nil gets a fresh set.
 	Metrics *telemetry.Metrics
+	// Tracing is the broker's tracer; nil is off.
+	Tracing *telemetry.Tracing
 }
 
 type topicPartition struct {
@@ -87,6 +89,7 @@ type Broker struct {
 	ibClient *kgo.Client // to other brokers (interBrokerClient)
 
 	metrics *telemetry.Metrics
+	tracing *telemetry.Tracing
 	// isrSeen is the ISR of each partition this broker led at the last
 	// report tick, to count shrinks and expands (reportLoop only).
 	isrSeen map[uint64][]int32
@@ -114,6 +117,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = telemetry.NewMetrics()
 	}
+	if opts.Tracing == nil {
+		opts.Tracing = telemetry.Off()
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -125,7 +131,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		parts: map[uint64]*Partition{}, byTP: map[topicPartition]*Partition{},
 		reconcileC: make(chan struct{}, 1), leaderC: make(chan struct{}, 1), stop: make(chan struct{}),
 		startMs: opts.Clock().UnixMilli(),
-		metrics: opts.Metrics, isrSeen: map[uint64][]int32{}, wonTerm: map[uint64]uint64{},
+		metrics: opts.Metrics, tracing: opts.Tracing, isrSeen: map[uint64][]int32{}, wonTerm: map[uint64]uint64{},
 	}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
@@ -426,7 +432,7 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 	}
 	p.pid = res.(*actor.PID)
 	if t.Name == OffsetsTopic {
-		gprops := actor.PropsFromProducer(func() actor.Actor { return &groupActor{coordHost{p: p, what: "group coordinator"}} })
+		gprops := actor.PropsFromProducer(func() actor.Actor { return &groupActor{coordHost: coordHost{p: p, what: "group coordinator"}} })
 		res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: gprops}, 10*time.Second).Result()
 		if err != nil {
 			b.system.Root.Stop(p.pid)
@@ -435,7 +441,7 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 		p.groupPID = res.(*actor.PID)
 	}
 	if t.Name == TransactionStateTopic {
-		tprops := actor.PropsFromProducer(func() actor.Actor { return &txnActor{coordHost{p: p, what: "transaction coordinator"}} })
+		tprops := actor.PropsFromProducer(func() actor.Actor { return &txnActor{coordHost: coordHost{p: p, what: "transaction coordinator"}} })
 		res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: tprops}, 10*time.Second).Result()
 		if err != nil {
 			b.system.Root.Stop(p.pid)
@@ -513,6 +519,9 @@ func (b *Broker) stopPartition(p *Partition, deleted bool) {
 	}
 	p.stopped.Store(true)
 	p.wake()
+	b.wonMu.Lock()
+	delete(b.wonTerm, p.ShardID)
+	b.wonMu.Unlock()
 	if deleted {
 		// The state machine may still be closing (a segment roll or a
 		// flush in flight recreates files): retry briefly.

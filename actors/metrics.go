@@ -14,6 +14,9 @@ import (
 // Metrics returns the broker's metrics.
 func (b *Broker) Metrics() *telemetry.Metrics { return b.metrics }
 
+// Tracing returns the broker's tracer.
+func (b *Broker) Tracing() *telemetry.Tracing { return b.tracing }
+
 // countElection counts a leadership this broker won, once per term.
 func (b *Broker) countElection(shard, term uint64) {
 	b.wonMu.Lock()

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/actors"
 	"github.com/samsa-io/samsa/config"
@@ -36,16 +39,21 @@ type Config struct {
 	// AdminListen is the HTTP admin address (/metrics, /healthz, /readyz);
 	// empty disables it.
 	AdminListen string
+	// TracerProvider traces requests with this provider (owned by the
+	// caller); nil configures tracing from the OTEL_* environment
+	// variables, off unless OTEL_TRACES_EXPORTER is set.
+	TracerProvider trace.TracerProvider
 }
 
 // Broker is a running broker.
 type Broker struct {
 	*actors.Broker
-	srv   *wire.Server
-	ln    net.Listener
-	addr  string
-	done  chan error
-	admin *adminServer // nil when disabled
+	srv     *wire.Server
+	ln      net.Listener
+	addr    string
+	done    chan error
+	admin   *adminServer // nil when disabled
+	tracing *telemetry.Tracing
 }
 
 // Start starts a broker and returns once it serves Kafka requests.
@@ -92,6 +100,15 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		p, _ := strconv.Atoi(lp)
 		cfg.RaftAddr = net.JoinHostPort(lh, strconv.Itoa(p+10000))
 	}
+	var tracing *telemetry.Tracing
+	if cfg.TracerProvider != nil {
+		tracing = telemetry.NewTracing(cfg.TracerProvider)
+	} else if tracing, err = telemetry.TracingFromEnv(ctx, cfg.NodeID); err != nil {
+		ln.Close()
+		return nil, err
+	} else if tracing.On {
+		cfg.Logger.Info("tracing on", "exporter", os.Getenv("OTEL_TRACES_EXPORTER"))
+	}
 	metrics := telemetry.NewMetrics()
 	var admin *adminServer
 	if cfg.AdminListen != "" {
@@ -99,22 +116,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		// /readyz says 503 while it waits for the controller.
 		if admin, err = startAdmin(cfg.AdminListen, metrics, cfg.Logger); err != nil {
 			ln.Close()
+			shutdownTracing(tracing)
 			return nil, err
 		}
 	}
 	ab, err := actors.Start(ctx, actors.Options{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
 		RaftAddr: cfg.RaftAddr, InitialMembers: cfg.InitialCluster, Join: cfg.Join, Settings: settings, Logger: cfg.Logger,
-		Metrics: metrics,
+		Metrics: metrics, Tracing: tracing,
 	})
 	if err != nil {
 		ln.Close()
 		admin.close()
+		shutdownTracing(tracing)
 		return nil, err
 	}
 	metrics.SetSource(ab)
 	b := &Broker{Broker: ab, srv: wire.NewServer(ab, cfg.Logger), ln: ln, addr: ln.Addr().String(), done: make(chan error, 1),
-		admin: admin}
+		admin: admin, tracing: tracing}
 	go func() { b.done <- b.srv.Serve(ln) }()
 	if admin != nil {
 		// The listener is bound, so connections queue from here on.
@@ -150,5 +169,14 @@ func (b *Broker) Close() {
 	}
 	b.Broker.Metrics().SetSource(nil)
 	b.Broker.Close()
+	shutdownTracing(b.tracing)
 	b.admin.close()
+}
+
+// shutdownTracing flushes the spans of a provider made from the
+// environment (a given provider is its owner's to shut down).
+func shutdownTracing(t *telemetry.Tracing) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = t.Shutdown(ctx)
 }

@@ -20,42 +20,61 @@ import (
 // clientCounts is what franz-go itself reports having sent and read: the
 // amounts the broker's counters must move by.
 type clientCounts struct {
-	mu                      sync.Mutex
 	producedBytes, produced int
 	fetchedBytes, fetched   int
 	produceReqs             int
 }
 
+// clientHooks are franz-go hooks that keep clientCounts.
+type clientHooks struct {
+	mu sync.Mutex
+	c  clientCounts
+}
+
 // A v2 record batch's header; franz-go's batch metrics leave it out.
 const batchOverhead = 61
 
-func (c *clientCounts) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+func (c *clientHooks) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.producedBytes += m.CompressedBytes + batchOverhead
-	c.produced += m.NumRecords
+	c.c.producedBytes += m.CompressedBytes + batchOverhead
+	c.c.produced += m.NumRecords
 }
 
-func (c *clientCounts) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
+func (c *clientHooks) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.fetchedBytes += m.CompressedBytes + batchOverhead
-	c.fetched += m.NumRecords
+	c.c.fetchedBytes += m.CompressedBytes + batchOverhead
+	c.c.fetched += m.NumRecords
 }
 
-func (c *clientCounts) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+func (c *clientHooks) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
 	if key == kmsg.Produce.Int16() && err == nil {
 		c.mu.Lock()
-		c.produceReqs++
+		c.c.produceReqs++
 		c.mu.Unlock()
 	}
 }
 
-func (c *clientCounts) snapshot() clientCounts {
+func (c *clientHooks) snapshot() clientCounts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return clientCounts{producedBytes: c.producedBytes, produced: c.produced, fetchedBytes: c.fetchedBytes,
-		fetched: c.fetched, produceReqs: c.produceReqs}
+	return c.c
+}
+
+// waitFor returns the counts once ok accepts them.
+func (c *clientHooks) waitFor(t *testing.T, ctx context.Context, ok func(clientCounts) bool) clientCounts {
+	t.Helper()
+	for {
+		s := c.snapshot()
+		if ok(s) {
+			return s
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("client hooks never reached the expected counts: %+v", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestMetricsEndpoint runs a broker with its admin port, produces and
@@ -88,7 +107,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 
 	const topic = "metered"
-	var counts clientCounts
+	var counts clientHooks
 	prod, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic(topic), kgo.WithHooks(&counts))
 	if err != nil {
 		t.Fatal(err)
@@ -109,10 +128,9 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sent := counts.snapshot()
-	if sent.produced != rounds*each {
-		t.Fatalf("client reports %d records produced", sent.produced)
-	}
+	// franz-go may run its batch hook after the promise that ProduceSync
+	// waits for.
+	sent := counts.waitFor(t, ctx, func(c clientCounts) bool { return c.produced == rounds*each })
 	after := scrape()
 	series := func(name, labels string) string { return name + "{" + labels + "}" }
 	delta := func(key string) float64 { return after[key] - before[key] }
@@ -167,7 +185,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		got += fs.NumRecords()
 	}
-	read := counts.snapshot()
+	read := counts.waitFor(t, ctx, func(c clientCounts) bool { return c.fetched == rounds*each })
 	after = scrape()
 	if got := delta(series("samsa_topic_bytes_out_total", tl)); got != float64(read.fetchedBytes) {
 		t.Errorf("bytes out moved by %v, the consumer read %d", got, read.fetchedBytes)

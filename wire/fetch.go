@@ -1,11 +1,14 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/actors"
 	"github.com/samsa-io/samsa/internal/batch"
@@ -43,7 +46,7 @@ func longPoll(rc *reqCtx, req *kmsg.FetchRequest) *kmsg.FetchResponse {
 		}
 	}()
 	for {
-		resp, n, stop := fetchOnce(b, req)
+		resp, n, stop := fetchOnce(rc, b, req)
 		if stop || n >= int(req.MinBytes) || !time.Now().Before(deadline) {
 			return resp
 		}
@@ -137,7 +140,7 @@ func recordsFrom(data []byte, offset int64) int64 {
 
 // fetchOnce builds a fetch response from what is in the logs now. It returns
 // the bytes read and whether to answer at once (an error to report).
-func fetchOnce(b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+func fetchOnce(ctx context.Context, b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(req.GetVersion())
 	md := b.Metadata()
@@ -164,7 +167,17 @@ func fetchOnce(b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, i
 			sp.PreferredReadReplica = -1
 			// Never null: librdkafka rejects a null record set.
 			sp.RecordBatches = []byte{}
+			var span trace.Span
+			if tr, ok := telemetry.Recording(ctx); ok {
+				_, span = tr.Start(ctx, "partition.read", trace.WithAttributes(telemetry.AttrTopic.String(name),
+					telemetry.Partition(rp.Partition), telemetry.AttrOffset.Int64(rp.FetchOffset)))
+			}
 			code, n := fetchPartition(b, t, name, rp, req.IsolationLevel == 1, maxBytes-total, total == 0, &sp)
+			if span != nil {
+				span.SetAttributes(telemetry.AttrBytes.Int(n), attribute.Int64("samsa.high_watermark", sp.HighWatermark))
+				telemetry.SetErrorCode(span, code)
+				span.End()
+			}
 			if code != 0 {
 				sp.ErrorCode = code
 				stop = true

@@ -15,7 +15,7 @@ import (
 func groupCall[T kmsg.Response](rc *reqCtx, group string, fail func(code int16) T,
 	call func(c *coordinator.Coordinator, now time.Time, respond func(T))) kmsg.Response {
 	ch := make(chan T, 1)
-	rc.s.b.WithGroupCoordinator(group,
+	rc.s.b.WithGroupCoordinator(rc, group,
 		func(c *coordinator.Coordinator, now time.Time) { call(c, now, func(r T) { ch <- r }) },
 		func(code int16) { ch <- fail(code) })
 	rc.later(func() kmsg.Response {
@@ -41,7 +41,7 @@ func perGroup[T any](rc *reqCtx, groups []string, failed func(group string, code
 		ch := make(chan T, 1)
 		chans[i] = ch
 		i, g := i, g
-		rc.s.b.WithGroupCoordinator(g,
+		rc.s.b.WithGroupCoordinator(rc, g,
 			func(c *coordinator.Coordinator, now time.Time) { call(c, now, i, func(r T) { ch <- r }) },
 			func(code int16) { ch <- failed(g, code) })
 	}

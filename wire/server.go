@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/actors"
 	"github.com/samsa-io/samsa/telemetry"
@@ -27,6 +28,7 @@ type Server struct {
 	log            *slog.Logger
 	maxRequestSize int32
 	metrics        *telemetry.Metrics
+	tracing        *telemetry.Tracing
 	// reqMetrics are each API's request metrics, looked up once here:
 	// read-only after NewServer.
 	reqMetrics map[int16]telemetry.RequestMetrics
@@ -47,7 +49,7 @@ func NewServer(b *actors.Broker, log *slog.Logger) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{b: b, log: log, maxRequestSize: int32(b.Settings().Int64("socket.request.max.bytes")),
-		metrics: b.Metrics(), reqMetrics: map[int16]telemetry.RequestMetrics{},
+		metrics: b.Metrics(), tracing: b.Tracing(), reqMetrics: map[int16]telemetry.RequestMetrics{},
 		conns: map[net.Conn]struct{}{}, ctx: ctx, cancel: cancel}
 	for key := range handlers {
 		s.reqMetrics[key] = s.metrics.Request(kmsg.NameForKey(key))
@@ -120,13 +122,17 @@ type pending struct {
 	wait         func() kmsg.Response // set by handlers that answer later (produce)
 	noResponse   bool                 // acks=0 produce
 	start        time.Time            // when the request was read
+	span         trace.Span           // nil unless tracing is on
 }
 
-// done records the request's metrics once its response is written (or
-// there is none).
-func (s *Server) done(p *pending) {
+// done records the request's metrics and ends its span once its response
+// (resp, nil if none) is written.
+func (s *Server) done(p *pending, resp kmsg.Response) {
 	if rm, ok := s.reqMetrics[p.key]; ok {
 		rm.Observe(time.Since(p.start))
+	}
+	if p.span != nil {
+		endRequestSpan(p.span, resp)
 	}
 }
 
@@ -210,7 +216,7 @@ func (s *Server) handle(body []byte, remote net.Addr) (*pending, error) {
 		p.resp = apiVersionsResponse(0, unsupportedVersion)
 		return p, nil
 	}
-	rc := &reqCtx{Context: s.ctx, s: s, clientID: d.clientID, p: p, remote: remote}
+	rc := &reqCtx{Context: s.requestContext(d, len(body), p), s: s, clientID: d.clientID, p: p, remote: remote}
 	p.resp = handlers[d.key].fn(rc, d.req)
 	return p, nil
 }
@@ -319,7 +325,7 @@ func (s *Server) writeLoop(c net.Conn, in <-chan *pending, done chan<- struct{})
 			resp = p.wait()
 		}
 		if p.noResponse || broken || resp == nil {
-			s.done(p)
+			s.done(p, resp)
 			continue
 		}
 		resp.SetVersion(p.version)
@@ -335,7 +341,7 @@ func (s *Server) writeLoop(c net.Conn, in <-chan *pending, done chan<- struct{})
 		_, err := w.Write(buf)
 		// Recorded before the flush, so a client that has its answer
 		// finds the request counted.
-		s.done(p)
+		s.done(p, resp)
 		if err != nil {
 			broken = true
 			c.Close()

@@ -15,7 +15,7 @@ import (
 func txnCall[T kmsg.Response](rc *reqCtx, id string, fail func(code int16) T,
 	call func(c *coordinator.TxnCoordinator, now time.Time, respond func(T))) kmsg.Response {
 	ch := make(chan T, 1)
-	rc.s.b.WithTxnCoordinator(id,
+	rc.s.b.WithTxnCoordinator(rc, id,
 		func(c *coordinator.TxnCoordinator, now time.Time) { call(c, now, func(r T) { ch <- r }) },
 		func(code int16) { ch <- fail(code) })
 	rc.later(func() kmsg.Response {
