@@ -579,7 +579,7 @@ func (b *Broker) RunMaintenance() {
 			}
 		}
 		if strings.Contains(policy, "compact") {
-			if _, err := l.Compact(now); err != nil {
+			if _, err := p.sm.Compact(now); err != nil {
 				b.log.Warn("compaction", "topic", p.Topic, "partition", p.Index, "err", err)
 			}
 		}

@@ -203,6 +203,18 @@ func (p *Partition) Produce(ctx context.Context, b []byte, h batch.Header, acks 
 	p.b.system.Root.Send(p.pid, &produceMsg{ctx: ctx, batch: b, header: h, acks: acks, cb: cb})
 }
 
+// ProduceTxn is Produce for a client's transactional batch of transactional
+// ID txnID, which the partition takes only once the transaction coordinator
+// confirms the partition is in the transaction, or (add, Produce v12+) has
+// added it.
+func (p *Partition) ProduceTxn(ctx context.Context, b []byte, h batch.Header, acks int16, txnID string, add bool, cb func(ProduceResult)) {
+	if p.stopped.Load() {
+		cb(ProduceResult{ErrorCode: kerr.NotLeaderForPartition.Code, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+		return
+	}
+	p.b.system.Root.Send(p.pid, &produceMsg{ctx: ctx, batch: b, header: h, acks: acks, cb: cb, txnID: txnID, addToTxn: add})
+}
+
 // InjectPanic makes the partition actor panic while handling a message; the
 // supervisor restarts it. For tests of supervision.
 func (p *Partition) InjectPanic() { p.b.system.Root.Send(p.pid, panicMsg{}) }
@@ -214,6 +226,14 @@ type produceMsg struct {
 	acks   int16
 	cb     func(ProduceResult)
 	done   atomic.Bool
+
+	// A client's transactional batch: its transactional ID, and whether the
+	// partition is added to the transaction (Produce v12+) rather than
+	// verified to be in it (see txnverify.go).
+	txnID    string
+	addToTxn bool
+	checked  bool   // the coordinator confirmed it
+	markers  uint64 // its producer's txnWatch.markers when confirmed
 }
 
 // reply answers the producer once; later answers (a result after an acks=1
@@ -272,6 +292,8 @@ type partitionActor struct {
 	decider     *partition.Decider
 	deciderTerm uint64
 	preparing   bool
+
+	watches map[int64]*txnWatch // by producer ID
 }
 
 func (a *partitionActor) Receive(ctx actor.Context) {
@@ -305,6 +327,8 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		if leader, epoch := a.p.Leader(); leader && (a.decider == nil || a.deciderTerm != uint64(epoch)) && !a.preparing && a.p.inflight.Load() == 0 {
 			a.prepareDecider(ctx, uint64(epoch))
 		}
+	case *txnChecked:
+		a.txnCheckDone(ctx, m)
 	case panicMsg:
 		panic("injected partition actor panic")
 	case *actor.Restarting, *actor.Stopping:
@@ -313,6 +337,7 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 			m.fail(kerr.NotLeaderForPartition.Code, "")
 		}
 		a.pending = nil
+		a.dropWatches(kerr.NotLeaderForPartition.Code)
 	}
 }
 
@@ -388,6 +413,7 @@ func (a *partitionActor) flush(ctx actor.Context) {
 			m.fail(kerr.NotLeaderForPartition.Code, "")
 		}
 		a.pending, a.decider = nil, nil
+		a.dropWatches(kerr.NotLeaderForPartition.Code)
 		return
 	}
 	if a.decider == nil || a.deciderTerm != term {
@@ -413,7 +439,13 @@ func (a *partitionActor) flush(ctx actor.Context) {
 		for len(pending) > 0 && (len(group) == 0 || size+len(pending[0].batch) <= maxProposalBytes) {
 			m := pending[0]
 			pending = pending[1:]
+			if a.holdForTxnCheck(ctx, m) {
+				continue
+			}
 			off, appended, code := a.decider.Decide(&m.header, now)
+			if appended && m.header.IsControl() {
+				a.markerDecided(m.header.ProducerID)
+			}
 			switch {
 			case code != 0:
 				m.fail(code, "")

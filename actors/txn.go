@@ -110,13 +110,7 @@ func (a *txnActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
 				onActor(func() { done(id, err) })
 			}()
 		},
-		OffsetsPartition: func(group string) coordinator.TopicPartition {
-			n := int32(b.settings.Int64("offsets.topic.num.partitions"))
-			if t := b.Metadata().Topics[OffsetsTopic]; t != nil {
-				n = int32(len(t.Partitions))
-			}
-			return coordinator.TopicPartition{Topic: OffsetsTopic, Partition: coordinator.PartitionFor(group, n)}
-		},
+		OffsetsPartition: b.OffsetsPartition,
 	}
 	if b.tracing.On {
 		a.txnCtx = map[string]context.Context{}
@@ -269,4 +263,96 @@ func (b *Broker) EachTxnCoordinator(ctx context.Context, fn func(c *coordinator.
 	b.eachCoordinatorActor(ctx, txnStateTopic, func(done func()) any {
 		return &txnCallMsg{fn: func(c *coordinator.TxnCoordinator, now time.Time) { fn(c, now); done() }, fail: func(int16) { done() }}
 	})
+}
+
+// CheckTxnPartition asks transactional ID id's coordinator whether tp is in
+// producer pid's open transaction (KIP-890 part 1: a leader verifies before
+// it takes a transaction's first batch, so a late batch cannot open a
+// transaction nobody will end), or, with add, adds it (part 2: Produce v12+
+// clients no longer send AddPartitionsToTxn). It returns the coordinator's
+// error code; the coordinator may be on another broker.
+func (b *Broker) CheckTxnPartition(ctx context.Context, id string, pid int64, epoch int16, tp coordinator.TopicPartition, add bool) int16 {
+	deadline := time.Now().Add(txnCheckBudget)
+	code := b.checkTxnPartition(ctx, id, pid, epoch, tp, add)
+	for code == kerr.ConcurrentTransactions.Code && time.Now().Before(deadline) {
+		select {
+		case <-time.After(txnCheckBackoff):
+		case <-ctx.Done():
+			return code
+		}
+		code = b.checkTxnPartition(ctx, id, pid, epoch, tp, add)
+	}
+	return code
+}
+
+// Retries of a check the coordinator answers CONCURRENT_TRANSACTIONS (the
+// producer's previous transaction is still writing its markers) happen in
+// the broker, so the producer does not wait out its own retry backoff, as
+// Kafka does with add.partitions.to.txn.retry.backoff.ms.
+const (
+	txnCheckBackoff = 20 * time.Millisecond
+	txnCheckBudget  = 500 * time.Millisecond
+)
+
+func (b *Broker) checkTxnPartition(ctx context.Context, id string, pid int64, epoch int16, tp coordinator.TopicPartition, add bool) int16 {
+	node, err := b.TxnCoordinatorFor(ctx, id)
+	if err != nil {
+		return ErrorCode(err)
+	}
+	if node == b.opts.NodeID {
+		ch := make(chan int16, 1)
+		b.WithTxnCoordinator(ctx, id, func(c *coordinator.TxnCoordinator, now time.Time) {
+			if add {
+				c.AddPartitions(id, pid, epoch, []coordinator.TopicPartition{tp}, now, func(code int16) { ch <- code })
+				return
+			}
+			ch <- c.VerifyPartition(id, pid, epoch, tp)
+		}, func(code int16) { ch <- code })
+		select {
+		case code := <-ch:
+			return code
+		case <-ctx.Done():
+			return kerr.RequestTimedOut.Code
+		}
+	}
+	cl, err := b.interBrokerClient()
+	if err != nil {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	txn := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	txn.TransactionalID, txn.ProducerID, txn.ProducerEpoch, txn.VerifyOnly = id, pid, epoch, !add
+	rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+	rt.Topic, rt.Partitions = tp.Topic, []int32{tp.Partition}
+	txn.Topics = append(txn.Topics, rt)
+	req.Transactions = append(req.Transactions, txn)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(node)))
+	switch {
+	case err != nil:
+		return kerr.CoordinatorNotAvailable.Code
+	case resp.Version < 4:
+		return kerr.UnsupportedVersion.Code // the broker form is v4+
+	case resp.ErrorCode != 0:
+		return resp.ErrorCode
+	}
+	for _, t := range resp.Transactions {
+		for _, rt := range t.Topics {
+			for _, p := range rt.Partitions {
+				if t.TransactionalID == id && rt.Topic == tp.Topic && p.Partition == tp.Partition {
+					return p.ErrorCode
+				}
+			}
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// OffsetsPartition is the __consumer_offsets partition of group: where its
+// offsets, and so its transactional offset commits, live.
+func (b *Broker) OffsetsPartition(group string) coordinator.TopicPartition {
+	n := int32(b.settings.Int64("offsets.topic.num.partitions"))
+	if t := b.Metadata().Topics[OffsetsTopic]; t != nil {
+		n = int32(len(t.Partitions))
+	}
+	return coordinator.TopicPartition{Topic: OffsetsTopic, Partition: coordinator.PartitionFor(group, n)}
 }

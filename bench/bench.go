@@ -161,9 +161,11 @@ func normalizeAcks(a string) string {
 	return a
 }
 
-// AcksOpts returns the producer options for an acks mode "0", "1" or "all"
-// ("-1" is accepted as an alias). franz-go only allows idempotent writes
-// with acks=all, so the weaker modes also disable idempotence.
+// AcksOpts returns the producer options for an acks mode "0", "1", "all"
+// ("-1" is accepted as an alias) or "all-noidem". franz-go only allows
+// idempotent writes with acks=all, so the weaker modes also disable
+// idempotence; "all" is idempotent, as Kafka producers are by default, and
+// "all-noidem" is acks=all without it, to measure what idempotence costs.
 func AcksOpts(mode string) ([]kgo.Opt, error) {
 	switch normalizeAcks(mode) {
 	case "0":
@@ -172,8 +174,10 @@ func AcksOpts(mode string) ([]kgo.Opt, error) {
 		return []kgo.Opt{kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()}, nil
 	case "all":
 		return []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks())}, nil
+	case "all-noidem":
+		return []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite()}, nil
 	}
-	return nil, fmt.Errorf("acks %q: want 0, 1 or all", mode)
+	return nil, fmt.Errorf("acks %q: want 0, 1, all or all-noidem", mode)
 }
 
 // CompressionOpt returns the producer option for a codec name.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestRunAgainstFake(t *testing.T) {
@@ -136,5 +137,48 @@ func TestStatOf(t *testing.T) {
 	}
 	if s := statOf([]float64{4, 1, 2, 10}); s != (Stat{Median: 3, Min: 1, Max: 10}) {
 		t.Fatal(s)
+	}
+}
+
+// TestRunTxnAgainstFake: the transaction benchmark commits its
+// transactions (read back under read_committed) and reports plausible
+// latencies per partition count.
+func TestRunTxnAgainstFake(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := RunTxn(ctx, TxnConfig{Brokers: c.ListenAddrs(), Partitions: []int{1, 5}, Transactions: 20, Runs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 4 || rep.Results[0].Partitions != 1 || rep.Results[1].Partitions != 5 {
+		t.Fatalf("results %+v", rep.Results)
+	}
+	for _, r := range rep.Results {
+		if r.PerSec <= 0 || r.Commit.P50 <= 0 || r.Commit.P50 > r.Commit.P99 || r.Total.P50 < r.Commit.P50 {
+			t.Fatalf("implausible %+v", r)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil || !strings.Contains(table.String(), "commit p99 ms") {
+		t.Fatalf("table %v:\n%s", err, table.String())
+	}
+	// Every transaction committed: 2 runs × (21 × 1 + 21 × 5) records.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(rep.Config.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for n := 0; n < 2*(21+21*5); {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d committed records", n)
+		}
+		n += fs.NumRecords()
 	}
 }

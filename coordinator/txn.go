@@ -67,6 +67,12 @@ type TxnMeta struct {
 	Partitions      []TopicPartition // sorted
 	StartMs         int64            // when the current transaction began
 	UpdateMs        int64
+	// TV2: the producer ends transactions with EndTxn v5+ (KIP-890 part
+	// 2), each ending under a bumped epoch.
+	TV2 bool
+	// NextProducerID is the producer ID that follows an epoch exhaustion
+	// at the end of the current transaction (TV2), -1 if none.
+	NextProducerID int64
 }
 
 func (m *TxnMeta) has(tp TopicPartition) bool {
@@ -157,9 +163,15 @@ func decodeTxnKey(b []byte) (string, error) {
 	return k.TransactionalID, nil
 }
 
-// encodeTxnValue writes Kafka's TransactionLogValue v0.
+// encodeTxnValue writes Kafka's TransactionLogValue v1 (v0 plus the tagged
+// fields KIP-890 added: previous and next producer ID, client version).
 func encodeTxnValue(m *TxnMeta) []byte {
 	v := kmsg.NewTxnMetadataValue()
+	v.Version = 1
+	v.PreviousProducerID, v.NextProducerID = m.LastProducerID, m.NextProducerID
+	if m.TV2 {
+		v.ClientTransactionVersion = 2
+	}
 	v.ProducerID, v.ProducerEpoch, v.TimeoutMillis = m.ProducerID, m.Epoch, m.TimeoutMs
 	v.State, v.LastUpdateTimestamp, v.StartTimestamp = m.State, m.UpdateMs, m.StartMs
 	for _, tp := range m.Partitions {
@@ -179,7 +191,11 @@ func decodeTxnValue(id string, b []byte) (TxnMeta, error) {
 		return TxnMeta{}, err
 	}
 	m := TxnMeta{TransactionalID: id, ProducerID: v.ProducerID, Epoch: v.ProducerEpoch, LastProducerID: -1, LastEpoch: -1,
-		TimeoutMs: v.TimeoutMillis, State: v.State, UpdateMs: v.LastUpdateTimestamp, StartMs: v.StartTimestamp}
+		TimeoutMs: v.TimeoutMillis, State: v.State, UpdateMs: v.LastUpdateTimestamp, StartMs: v.StartTimestamp,
+		NextProducerID: -1}
+	if v.Version >= 1 {
+		m.LastProducerID, m.NextProducerID, m.TV2 = v.PreviousProducerID, v.NextProducerID, v.ClientTransactionVersion >= 2
+	}
 	for _, t := range v.Topics {
 		for _, p := range t.Partitions {
 			m.Partitions = append(m.Partitions, TopicPartition{t.Topic, p})
@@ -255,7 +271,7 @@ func (c *TxnCoordinator) InitProducerID(id string, timeoutMs int32, reqPID int64
 	}
 	e := c.txns[id]
 	if e == nil {
-		e = &txnEntry{meta: TxnMeta{TransactionalID: id, ProducerID: -1, Epoch: -1, LastProducerID: -1, LastEpoch: -1}}
+		e = &txnEntry{meta: TxnMeta{TransactionalID: id, ProducerID: -1, Epoch: -1, LastProducerID: -1, LastEpoch: -1, NextProducerID: -1}}
 		c.txns[id] = e
 		e.busy = true
 		c.cfg.AllocateProducerID(func(pid int64, err error) {
@@ -380,43 +396,144 @@ func (c *TxnCoordinator) VerifyPartition(id string, pid int64, epoch int16, tp T
 // (PrepareCommit/PrepareAbort) is durable; the markers follow, and the
 // transaction is complete once every partition has its marker.
 func (c *TxnCoordinator) EndTxn(id string, pid int64, epoch int16, commit bool, now time.Time, respond func(code int16)) {
+	c.endTxn(id, pid, epoch, commit, false, now, func(_ int64, _ int16, code int16) { respond(code) })
+}
+
+// EndTxnV2 is EndTxn v5+ (KIP-890 part 2): the transaction ends under the
+// next epoch, which its markers carry, so a late batch of it is fenced in
+// every partition; respond gets the producer ID and epoch for the next
+// transaction (a new producer ID when the epochs run out). Aborting with no
+// transaction open is allowed and just bumps the epoch, as clients do when
+// every produce of a transaction failed.
+func (c *TxnCoordinator) EndTxnV2(id string, pid int64, epoch int16, commit bool, now time.Time, respond func(pid int64, epoch int16, code int16)) {
+	c.endTxn(id, pid, epoch, commit, true, now, respond)
+}
+
+func (c *TxnCoordinator) endTxn(id string, pid int64, epoch int16, commit, v2 bool, now time.Time, respond func(pid int64, epoch int16, code int16)) {
 	c.now = now.UnixMilli()
+	fail := func(code int16) { respond(-1, -1, code) }
 	if c.unloaded {
-		respond(kerr.NotCoordinator.Code)
+		fail(kerr.NotCoordinator.Code)
 		return
 	}
 	e := c.txns[id]
-	if code := checkProducer(e, pid, epoch); code != 0 {
-		respond(code)
+	if v2 && e != nil && e.endedV2(pid, epoch, commit) {
+		// A retry of the EndTxn that bumped the epoch.
+		m := e.meta
+		respond(m.ProducerID, m.Epoch, 0)
 		return
 	}
+	if code := checkProducer(e, pid, epoch); code != 0 {
+		fail(code)
+		return
+	}
+	ok := func() { respond(e.meta.ProducerID, e.meta.Epoch, 0) }
 	switch s := e.meta.State; {
 	case e.busy || preparing(s):
-		respond(kerr.ConcurrentTransactions.Code)
+		fail(kerr.ConcurrentTransactions.Code)
 		return
-	case s == kmsg.TransactionStateCompleteCommit && commit, s == kmsg.TransactionStateCompleteAbort && !commit:
-		respond(0) // a retry of an EndTxn that already completed
+	case !v2 && (s == kmsg.TransactionStateCompleteCommit && commit || s == kmsg.TransactionStateCompleteAbort && !commit):
+		ok() // a retry of an EndTxn that already completed
+		return
+	case s != kmsg.TransactionStateOngoing && v2 && !commit:
+		c.bumpIdle(e, ok, fail)
 		return
 	case s != kmsg.TransactionStateOngoing:
-		respond(kerr.InvalidTxnState.Code)
+		fail(kerr.InvalidTxnState.Code)
 		return
 	}
-	c.prepare(e, commit, e.meta.Epoch, func() { respond(0) }, respond)
+	if !v2 {
+		c.prepare(e, commit, e.meta.Epoch, nil, ok, fail)
+		return
+	}
+	c.withNextProducerID(e, func(next int64) {
+		c.prepare(e, commit, e.meta.Epoch+1, func(m *TxnMeta) { m.TV2, m.NextProducerID = true, next }, func() {
+			if next >= 0 {
+				respond(next, 0, 0)
+				return
+			}
+			ok()
+		}, fail)
+	}, fail)
 }
 
-// abort aborts e's open transaction; bumpEpoch fences its producer (a
-// timeout, or a new instance of the transactional ID).
-func (c *TxnCoordinator) abort(e *txnEntry, bumpEpoch bool) {
+// endedV2 reports whether pid and epoch are those a TV2 transaction ended
+// under, before the bump of its EndTxn, with the same outcome.
+func (e *txnEntry) endedV2(pid int64, epoch int16, commit bool) bool {
+	m := &e.meta
+	if !m.TV2 {
+		return false
+	}
+	s := m.State
+	same := commit && (s == kmsg.TransactionStatePrepareCommit || s == kmsg.TransactionStateCompleteCommit) ||
+		!commit && (s == kmsg.TransactionStatePrepareAbort || s == kmsg.TransactionStateCompleteAbort)
+	switch {
+	case !same:
+		return false
+	case pid == m.ProducerID:
+		return epoch == m.Epoch-1
+	case pid == m.LastProducerID && m.Epoch == 0: // after an exhaustion
+		return epoch == math.MaxInt16-1
+	}
+	return false
+}
+
+// withNextProducerID calls then with the producer ID that must follow e's
+// current transaction: -1 while e's epoch can still be bumped, else a new
+// one (epoch exhaustion).
+func (c *TxnCoordinator) withNextProducerID(e *txnEntry, then func(int64), fail func(int16)) {
+	if e.meta.Epoch < math.MaxInt16-1 {
+		then(-1)
+		return
+	}
+	e.busy = true
+	c.cfg.AllocateProducerID(func(pid int64, err error) {
+		e.busy = false
+		if err != nil || c.unloaded {
+			fail(kerr.CoordinatorNotAvailable.Code)
+			return
+		}
+		then(pid)
+	})
+}
+
+// bumpIdle is a TV2 abort with no transaction open: only the epoch moves.
+func (c *TxnCoordinator) bumpIdle(e *txnEntry, ok func(), fail func(int16)) {
+	c.withNextProducerID(e, func(nextPID int64) {
+		next := e.meta
+		next.TV2, next.NextProducerID = true, -1
+		next.LastProducerID, next.LastEpoch = next.ProducerID, next.Epoch
+		if nextPID >= 0 {
+			next.ProducerID, next.Epoch = nextPID, 0
+		} else {
+			next.Epoch++
+		}
+		next.State, next.Partitions = kmsg.TransactionStateCompleteAbort, nil
+		c.persist(e, next, ok, fail)
+	}, fail)
+}
+
+// abort aborts e's open transaction under a bumped epoch: a timeout
+// (fenced is false: a TV2 producer may still end it with EndTxn abort, as a
+// retry) or a new instance of the transactional ID (fenced: the old one
+// cannot).
+func (c *TxnCoordinator) abort(e *txnEntry, fenced bool) {
 	epoch := e.meta.Epoch
-	if bumpEpoch && epoch < math.MaxInt16-1 {
+	if epoch < math.MaxInt16-1 {
 		epoch++
 	}
-	c.prepare(e, false, epoch, func() {}, func(int16) {})
+	// TV2 marks the abort as one an EndTxn v5 abort under the old epoch
+	// may take for its own.
+	c.prepare(e, false, epoch, func(m *TxnMeta) { m.TV2 = !fenced }, func() {}, func(int16) {})
 }
 
-// prepare records the decision, then runs the marker phase.
-func (c *TxnCoordinator) prepare(e *txnEntry, commit bool, epoch int16, ok func(), fail func(int16)) {
+// prepare records the decision (with edit's changes, if any), then runs
+// the marker phase.
+func (c *TxnCoordinator) prepare(e *txnEntry, commit bool, epoch int16, edit func(*TxnMeta), ok func(), fail func(int16)) {
 	next := e.meta
+	if edit != nil {
+		edit(&next)
+	}
 	if epoch != next.Epoch {
 		// The fenced producer may still recover with KIP-360.
 		next.LastProducerID, next.LastEpoch = next.ProducerID, next.Epoch
@@ -460,6 +577,11 @@ func (c *TxnCoordinator) complete(e *txnEntry) {
 		next.State = kmsg.TransactionStateCompleteCommit
 	}
 	next.Partitions = nil
+	if next.NextProducerID >= 0 {
+		// The epochs ran out (TV2): the next transaction uses a new ID.
+		next.LastProducerID, next.LastEpoch = next.ProducerID, next.Epoch
+		next.ProducerID, next.Epoch, next.NextProducerID = next.NextProducerID, 0, -1
+	}
 	c.persist(e, next, func() {}, func(int16) {
 		// Markers are written; only the completion record failed. Write
 		// the markers again later (harmless) and complete then.
@@ -479,7 +601,7 @@ func (c *TxnCoordinator) Tick(now time.Time) {
 		case e.retryAt > 0 && c.now >= e.retryAt:
 			c.sendMarkers(e)
 		case !e.busy && e.meta.State == kmsg.TransactionStateOngoing && c.now-e.meta.StartMs > int64(e.meta.TimeoutMs):
-			c.abort(e, true)
+			c.abort(e, false)
 		}
 	}
 }

@@ -297,3 +297,124 @@ func TestTxnOffsetCommit(t *testing.T) {
 		t.Fatalf("replayed: offset %d, want 42", off)
 	}
 }
+
+func (h *txnHarness) endV2(t *testing.T, id string, pid int64, epoch int16, commit bool) (int64, int16, int16) {
+	t.Helper()
+	var rp int64
+	var re, rc int16 = -1, -1
+	h.c.EndTxnV2(id, pid, epoch, commit, h.now, func(p int64, e, c int16) { rp, re, rc = p, e, c })
+	if rc == -1 {
+		t.Fatal("EndTxnV2 did not respond")
+	}
+	return rp, re, rc
+}
+
+// TestTxnCoordinatorEndTxnV2: KIP-890 part 2. Every EndTxn v5 ends the
+// transaction under the next epoch, which the markers carry; a retry of it
+// gets the same answer, even after a reload; aborting with nothing open
+// bumps the epoch; when the epochs run out the next transaction gets a new
+// producer ID; a fenced producer's abort is not taken for a retry.
+func TestTxnCoordinatorEndTxnV2(t *testing.T) {
+	h := newTxnHarness(t, nil)
+	pid, epoch, _ := h.init(t, "t", -1, -1)
+	tp := []TopicPartition{{"a", 0}}
+	add := func(pid int64, epoch int16) int16 {
+		return h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch, tp, h.now, r) })
+	}
+	// The first transaction times out before any EndTxn: the producer's
+	// abort still ends cleanly, with the epoch the timeout gave it.
+	if c := add(pid, epoch); c != 0 {
+		t.Fatal(c)
+	}
+	h.now = h.now.Add(2 * time.Minute)
+	h.c.Tick(h.now)
+	if p, e, c := h.endV2(t, "t", pid, epoch, false); c != 0 || p != pid || e != epoch+1 {
+		t.Fatalf("abort after the first transaction timed out: %d/%d %d", p, e, c)
+	}
+	epoch++
+	if c := add(pid, epoch); c != 0 {
+		t.Fatal(c)
+	}
+	// Markers fail at first: the retry comes while they are pending.
+	h.markerErr = errors.New("leader unavailable")
+	if p, e, c := h.endV2(t, "t", pid, epoch, true); c != 0 || p != pid || e != epoch+1 {
+		t.Fatalf("commit: %d/%d %d", p, e, c)
+	}
+	if m := h.markers[len(h.markers)-1]; m.Epoch != epoch+1 || !m.Commit {
+		t.Fatalf("markers %+v, want the bumped epoch %d", m, epoch+1)
+	}
+	if p, e, c := h.endV2(t, "t", pid, epoch, true); c != 0 || p != pid || e != epoch+1 {
+		t.Fatalf("retried commit while the markers are pending: %d/%d %d", p, e, c)
+	}
+	if _, _, c := h.endV2(t, "t", pid, epoch, false); c != kerr.ProducerFenced.Code {
+		t.Fatalf("abort under the old epoch after a commit: %d", c)
+	}
+	h.markerErr = nil
+	h.now = h.now.Add(2 * time.Second)
+	h.c.Tick(h.now)
+	if m, _ := h.c.Describe("t"); m.State != kmsg.TransactionStateCompleteCommit || !m.TV2 {
+		t.Fatalf("after the markers: %+v", m)
+	}
+	epoch++
+
+	// A reload keeps what a retry needs.
+	h2 := newTxnHarness(t, h.log)
+	if p, e, c := h2.endV2(t, "t", pid, epoch-1, true); c != 0 || p != pid || e != epoch {
+		t.Fatalf("retried commit after a reload: %d/%d %d", p, e, c)
+	}
+
+	// Nothing open: an abort bumps the epoch, a commit is refused.
+	if p, e, c := h.endV2(t, "t", pid, epoch, false); c != 0 || p != pid || e != epoch+1 {
+		t.Fatalf("empty abort: %d/%d %d", p, e, c)
+	}
+	epoch++
+	if _, _, c := h.endV2(t, "t", pid, epoch, true); c != kerr.InvalidTxnState.Code {
+		t.Fatalf("empty commit: %d", c)
+	}
+
+	// A timeout aborts under a bumped epoch; the producer's own abort
+	// then ends cleanly with that epoch.
+	if c := add(pid, epoch); c != 0 {
+		t.Fatal(c)
+	}
+	h.now = h.now.Add(2 * time.Minute)
+	h.c.Tick(h.now)
+	if p, e, c := h.endV2(t, "t", pid, epoch, false); c != 0 || p != pid || e != epoch+1 {
+		t.Fatalf("abort after a timeout: %d/%d %d", p, e, c)
+	}
+	epoch++
+
+	// Epoch exhaustion: the transaction ends under MaxInt16 and the next
+	// one gets a new producer ID at epoch 0.
+	e := h.c.txns["t"]
+	e.meta.Epoch = 32766
+	if c := add(pid, 32766); c != 0 {
+		t.Fatal(c)
+	}
+	np, ne, c := h.endV2(t, "t", pid, 32766, true)
+	if c != 0 || np == pid || ne != 0 {
+		t.Fatalf("commit at the last epoch: %d/%d %d", np, ne, c)
+	}
+	if m := h.markers[len(h.markers)-1]; m.ProducerID != pid || m.Epoch != 32767 {
+		t.Fatalf("markers at exhaustion: %+v", m)
+	}
+	if m, _ := h.c.Describe("t"); m.ProducerID != np || m.Epoch != 0 || m.LastProducerID != pid {
+		t.Fatalf("after exhaustion: %+v", m)
+	}
+	if p, e, c := h.endV2(t, "t", pid, 32766, true); c != 0 || p != np || e != 0 {
+		t.Fatalf("retried commit after exhaustion: %d/%d %d", p, e, c)
+	}
+	pid, epoch = np, 0
+
+	// A new instance fences the open transaction; the old instance's
+	// abort is not a retry.
+	if c := add(pid, epoch); c != 0 {
+		t.Fatal(c)
+	}
+	if _, _, c := h.init(t, "t", -1, -1); c != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("init over an open transaction: %d", c)
+	}
+	if _, _, c := h.endV2(t, "t", pid, epoch, false); c != kerr.ProducerFenced.Code {
+		t.Fatalf("fenced producer's abort: %d", c)
+	}
+}

@@ -38,6 +38,18 @@ var (
 // fresh temp dir when empty) and stops it at the end of the test.
 func startBroker(t testing.TB, dir string, settings map[string]string) *broker.Broker {
 	t.Helper()
+	return startBrokerWith(t, dir, settings, "")
+}
+
+// startBrokerAdvertised starts a broker that tells clients to connect to
+// advertise.
+func startBrokerAdvertised(t testing.TB, advertise string) *broker.Broker {
+	t.Helper()
+	return startBrokerWith(t, "", nil, advertise)
+}
+
+func startBrokerWith(t testing.TB, dir string, settings map[string]string, advertise string) *broker.Broker {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -53,10 +65,11 @@ func startBroker(t testing.TB, dir string, settings map[string]string) *broker.B
 	}
 	raftMu.Unlock()
 	b, err := broker.Start(ctx, broker.Config{
-		DataDir:  dir,
-		Listen:   "127.0.0.1:0",
-		RaftAddr: raft,
-		Settings: settings,
+		DataDir:   dir,
+		Listen:    "127.0.0.1:0",
+		Advertise: advertise,
+		RaftAddr:  raft,
+		Settings:  settings,
 	})
 	if err != nil {
 		t.Fatalf("start broker: %v", err)

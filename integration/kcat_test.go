@@ -1,9 +1,13 @@
 package integration
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 func needKcat(t *testing.T) string {
@@ -46,11 +50,29 @@ func TestKcat(t *testing.T) {
 			t.Fatalf("%s: kcat consumed %q", codec, out)
 		}
 	}
-	// Idempotent librdkafka producer.
-	kcat(t, "a\nb\nc\n", "-b", b.Addr(), "-P", "-t", "idem", "-X", "enable.idempotence=true")
-	out = kcat(t, "", "-b", b.Addr(), "-C", "-t", "idem", "-o", "beginning", "-e", "-q")
-	if out != "a\nb\nc\n" {
-		t.Fatalf("idempotent: %q", out)
+	// Idempotent librdkafka producer: every line once, in order, written
+	// with a producer ID and sequences (DescribeProducers shows its last
+	// sequence).
+	var in strings.Builder
+	const lines = 5000
+	for i := 0; i < lines; i++ {
+		fmt.Fprintf(&in, "line-%d\n", i)
+	}
+	kcat(t, "", "-b", b.Addr(), "-L", "-t", "idem") // auto-create it with one partition
+	kcat(t, in.String(), "-b", b.Addr(), "-P", "-t", "idem", "-p", "0", "-X", "enable.idempotence=true", "-X", "linger.ms=5")
+	out = kcat(t, "", "-b", b.Addr(), "-C", "-t", "idem", "-p", "0", "-o", "beginning", "-e", "-q")
+	if out != in.String() {
+		t.Fatalf("idempotent: read back %d bytes, want the %d lines in order", len(out), lines)
+	}
+	ctx := testContext(t, 30*time.Second)
+	dp, err := newAdmin(t, b.Addr()).DescribeProducers(ctx, kadm.TopicsSet{"idem": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var producers []kadm.DescribedProducer
+	dp.EachProducer(func(p kadm.DescribedProducer) { producers = append(producers, p) })
+	if len(producers) != 1 || producers[0].LastSequence != lines-1 {
+		t.Fatalf("DescribeProducers after the idempotent kcat: %+v, want one producer at sequence %d", producers, lines-1)
 	}
 }
 

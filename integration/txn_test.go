@@ -11,13 +11,34 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // TestTransactionalProducerFranzGo: franz-go's transactional producer
-// against the transaction coordinator: a committed transaction is visible to
-// read_committed consumers, an aborted one never is, and a second producer
-// with the same transactional.id fences the first.
+// against the transaction coordinator, with both transaction protocols: a
+// committed transaction is visible to read_committed consumers, an aborted
+// one never is, and a second producer with the same transactional.id fences
+// the first. "v2" is KIP-890 part 2, which franz-go uses when the broker
+// finalizes transaction.version 2 (no AddPartitionsToTxn, an epoch bump per
+// EndTxn); "v1" caps the client's request versions below it.
 func TestTransactionalProducerFranzGo(t *testing.T) {
+	for _, proto := range []string{"v2", "v1"} {
+		t.Run(proto, func(t *testing.T) {
+			var opts []kgo.Opt
+			if proto == "v1" {
+				v := kversion.Stable()
+				v.SetMaxKeyVersion(int16(kmsg.Produce), 11)
+				v.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
+				v.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
+				opts = append(opts, kgo.MaxVersions(v))
+			}
+			testTransactionalProducer(t, proto == "v2", opts...)
+		})
+	}
+}
+
+func testTransactionalProducer(t *testing.T, v2 bool, clientOpts ...kgo.Opt) {
 	b := startBroker(t, "", map[string]string{"transaction.state.log.num.partitions": "5"})
 	addr := b.Addr()
 	ctx := testContext(t, 2*time.Minute)
@@ -36,7 +57,7 @@ func TestTransactionalProducerFranzGo(t *testing.T) {
 		}
 		return cl.EndTransaction(ctx, kgo.TransactionEndTry(commit))
 	}
-	p1 := newClient(t, addr, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic(topic), kgo.TransactionTimeout(30*time.Second))
+	p1 := newClient(t, addr, append(clientOpts, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic(topic), kgo.TransactionTimeout(30*time.Second))...)
 	if err := txn(p1, "committed", 20, true); err != nil {
 		t.Fatalf("committed transaction: %v", err)
 	}
@@ -63,6 +84,10 @@ func TestTransactionalProducerFranzGo(t *testing.T) {
 	if !ok || d.Err != nil || d.State != "Ongoing" || len(d.Topics) != 1 {
 		t.Fatalf("DescribeTransactions: %+v", dt)
 	}
+	// Three transactions ended: under v2 each bumped the epoch.
+	if want := map[bool]int16{true: 3, false: 0}[v2]; d.ProducerEpoch != want {
+		t.Fatalf("producer epoch after three transactions: %d, want %d (transaction protocol v2: %v)", d.ProducerEpoch, want, v2)
+	}
 	lt, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +113,7 @@ func TestTransactionalProducerFranzGo(t *testing.T) {
 	}
 
 	// A new instance with the same transactional.id fences the first.
-	p2 := newClient(t, addr, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic(topic))
+	p2 := newClient(t, addr, append(clientOpts, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic(topic))...)
 	if err := txn(p2, "fencer", 1, true); err != nil {
 		t.Fatalf("the new instance: %v", err)
 	}

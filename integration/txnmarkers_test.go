@@ -70,6 +70,27 @@ func writeMarker(t *testing.T, ctx context.Context, cl *kgo.Client, topic string
 	return resp.Markers[0].Topics[0].Partitions[0].ErrorCode
 }
 
+// initTxnProducer is InitProducerId for transactional ID id.
+func initTxnProducer(t *testing.T, ctx context.Context, cl *kgo.Client, id string) (int64, int16) {
+	t.Helper()
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID, req.TransactionTimeoutMillis = &id, 60000
+	for {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch resp.ErrorCode {
+		case 0:
+			return resp.ProducerID, resp.ProducerEpoch
+		case kerr.CoordinatorLoadInProgress.Code, kerr.CoordinatorNotAvailable.Code, kerr.NotCoordinator.Code, kerr.ConcurrentTransactions.Code:
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		t.Fatalf("InitProducerId(%s): %v", id, kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
+
 // consumeValues reads the topic from the start up to its end with the
 // given isolation level and returns the record values.
 func consumeValues(t *testing.T, ctx context.Context, addr, topic string, level kgo.IsolationLevel) []string {
@@ -101,11 +122,10 @@ func TestTransactionMarkersReadCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := newClient(t, addr)
-	ipr, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
-	if err != nil || ipr.ErrorCode != 0 {
-		t.Fatalf("InitProducerId: %v %+v", err, ipr)
-	}
-	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
+	// A real transactional ID: the leader verifies transactional batches
+	// with its coordinator (KIP-890), and Produce v12 adds the partition to
+	// the transaction there. The markers, though, come from this test.
+	pid, epoch := initTxnProducer(t, ctx, cl, "t1")
 
 	if off, code := produceTxn(t, ctx, cl, topic, "t1", txnBatch(pid, epoch, 0, true, "aborted-1", "aborted-2")); code != 0 || off != 0 {
 		t.Fatalf("transactional produce: offset %d code %d", off, code)

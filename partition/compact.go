@@ -2,7 +2,9 @@ package partition
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -22,8 +24,45 @@ type CompactStats struct {
 	BytesRead              int64
 	BytesWritten           int64
 	RecordsRead            int64
-	RecordsRemoved         int64 // superseded records and expired tombstones
+	RecordsRemoved         int64 // superseded records, expired tombstones and aborted records
 	TombstonesRemoved      int64
+	AbortedRemoved         int64 // records of aborted transactions
+	MarkersRemoved         int64 // transaction markers whose records are all gone
+}
+
+// Txns is what compaction must know of a partition's transactions.
+type Txns struct {
+	// FirstUnstable is the first offset of the earliest open transaction,
+	// -1 if none: nothing from its segment on is cleaned, since whether
+	// those records count is not decided yet.
+	FirstUnstable int64
+	// Aborted lists aborted transactions; their records are removed and
+	// never supersede committed ones.
+	Aborted []AbortedTxn
+}
+
+// abortedIndex answers whether a transactional batch was aborted.
+type abortedIndex map[int64][]AbortedTxn // by producer ID, by first offset
+
+func newAbortedIndex(txns []AbortedTxn) abortedIndex {
+	ix := abortedIndex{}
+	for _, a := range txns {
+		ix[a.ProducerID] = append(ix[a.ProducerID], a)
+	}
+	for _, l := range ix {
+		slices.SortFunc(l, func(a, b AbortedTxn) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })
+	}
+	return ix
+}
+
+func (ix abortedIndex) aborted(h *batch.Header) bool {
+	if !h.IsTransactional() || h.IsControl() {
+		return false
+	}
+	l := ix[h.ProducerID]
+	// The last transaction beginning at or before the batch.
+	i, _ := slices.BinarySearchFunc(l, h.BaseOffset+1, func(a AbortedTxn, off int64) int { return cmp.Compare(a.FirstOffset, off) })
+	return i > 0 && l[i-1].LastOffset >= h.BaseOffset
 }
 
 // Compact runs one pass of Kafka's log cleaner over the closed segments when
@@ -43,8 +82,12 @@ type CompactStats struct {
 //     timestamp is more than delete.retention.ms before nowMs, then dropped,
 //     so consumers have that long to see them (a simplification of Kafka's
 //     delete horizon that needs no batch header changes);
-//   - control batches are kept as they are; transactional records are
-//     treated like any others (aborted transactions are not purged).
+//   - transactions, as Kafka's cleaner: nothing from the segment holding
+//     the first offset of an open transaction on is cleaned; records of
+//     aborted transactions are removed and never count as a key's latest
+//     record; a transaction marker is removed once no record of its
+//     transaction is left and it is older than delete.retention.ms (as a
+//     tombstone), else kept as it is.
 //
 // Kept records keep their offsets: a batch that loses records is re-encoded
 // with its original base offset, last offset delta, producer fields and
@@ -62,6 +105,11 @@ type CompactStats struct {
 // Compact may run on its own goroutine: Append, Sync and readers proceed
 // while it works and are held only while each cleaned segment is swapped in.
 func (l *Log) Compact(nowMs int64) (CompactStats, error) {
+	return l.CompactTxns(nowMs, Txns{FirstUnstable: -1})
+}
+
+// CompactTxns is Compact for a log with transactions.
+func (l *Log) CompactTxns(nowMs int64, txns Txns) (CompactStats, error) {
 	l.cmu.Lock()
 	defer l.cmu.Unlock()
 	l.wmu.Lock()
@@ -82,12 +130,11 @@ func (l *Log) Compact(nowMs int64) (CompactStats, error) {
 		return st, nil
 	}
 	end := len(all) - 1
-	if cfg.MinCompactionLagMs > 0 {
-		for i := range end {
-			if all[i].maxTimestamp > nowMs-cfg.MinCompactionLagMs {
-				end = i
-				break
-			}
+	for i := range end {
+		if cfg.MinCompactionLagMs > 0 && all[i].maxTimestamp > nowMs-cfg.MinCompactionLagMs ||
+			txns.FirstUnstable >= 0 && all[i].nextOffset > txns.FirstUnstable {
+			end = i
+			break
 		}
 	}
 	firstDirty := max(l.cleanerCheckpoint, start)
@@ -112,15 +159,16 @@ func (l *Log) Compact(nowMs int64) (CompactStats, error) {
 		return st, nil
 	}
 
-	latest, err := buildOffsetMap(segs[dirtyFrom:])
+	aborted := newAbortedIndex(txns.Aborted)
+	latest, err := buildOffsetMap(segs[dirtyFrom:], aborted)
 	if err != nil {
 		return st, err
 	}
-	deadline := int64(math.MaxInt64)
-	if err := l.cleanSegments(segs, latest, cfg, nowMs, &st, &deadline); err != nil {
+	pass := &cleanPass{latest: latest, aborted: aborted, nowMs: nowMs, st: &st, deadline: math.MaxInt64, txnKept: map[int64]bool{}}
+	if err := l.cleanSegments(segs, cfg, pass); err != nil {
 		return st, err
 	}
-	l.tombstoneDeadlineMs = deadline
+	l.tombstoneDeadlineMs = pass.deadline
 	st.Cleaned = true
 	if st.FirstUncleanableOffset != l.cleanerCheckpoint {
 		if err := writeCheckpoint(l.dir, cleanerCheckpoint, st.FirstUncleanableOffset); err != nil {
@@ -132,12 +180,13 @@ func (l *Log) Compact(nowMs int64) (CompactStats, error) {
 }
 
 // buildOffsetMap maps every key in segs to the offset of its last record
-// (Kafka's OffsetMap, with exact keys instead of MD5 hashes).
-func buildOffsetMap(segs []*segment) (map[string]int64, error) {
+// outside aborted transactions (Kafka's OffsetMap, with exact keys instead
+// of MD5 hashes).
+func buildOffsetMap(segs []*segment, aborted abortedIndex) (map[string]int64, error) {
 	m := make(map[string]int64)
 	for _, s := range segs {
 		err := s.forEachBatch(func(raw []byte, h *batch.Header) error {
-			if h.IsControl() {
+			if h.IsControl() || aborted.aborted(h) {
 				return nil
 			}
 			_, recs, err := batch.Records(raw)
@@ -229,19 +278,33 @@ func (c *cleaner) discard() {
 	}
 }
 
-// cleanerMark is the output state before a segment was added.
-type cleanerMark struct {
-	ib   indexBuilder
-	last int64
-	st   CompactStats
+// cleanPass is the state of one compaction pass across its segments.
+type cleanPass struct {
+	latest   map[string]int64
+	aborted  abortedIndex
+	nowMs    int64
+	st       *CompactStats
+	deadline int64 // when a kept tombstone or marker expires
+	// txnKept: the producer's transaction, whose marker is still ahead,
+	// has records left after cleaning.
+	txnKept map[int64]bool
 }
 
-func (c *cleaner) mark(st CompactStats) cleanerMark {
-	return cleanerMark{ib: *c.ib, last: c.last, st: st}
+// cleanerMark is the output state before a segment was added.
+type cleanerMark struct {
+	ib      indexBuilder
+	last    int64
+	st      CompactStats
+	txnKept map[int64]bool
+}
+
+func (c *cleaner) mark(p *cleanPass) cleanerMark {
+	return cleanerMark{ib: *c.ib, last: c.last, st: *p.st, txnKept: maps.Clone(p.txnKept)}
 }
 
 // rollback removes what was written since m.
-func (c *cleaner) rollback(m cleanerMark) error {
+func (c *cleaner) rollback(m cleanerMark, p *cleanPass) error {
+	*p.st, p.txnKept = m.st, m.txnKept
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
@@ -266,7 +329,7 @@ func (c *cleaner) full() bool {
 // the sizes before cleaning, which on a first pass merges nothing); a
 // segment whose output overflows the current one is rolled back and starts
 // the next.
-func (l *Log) cleanSegments(segs []*segment, latest map[string]int64, cfg Config, nowMs int64, st *CompactStats, deadline *int64) (err error) {
+func (l *Log) cleanSegments(segs []*segment, cfg Config, p *cleanPass) (err error) {
 	var c *cleaner
 	defer func() {
 		if c != nil {
@@ -276,7 +339,7 @@ func (l *Log) cleanSegments(segs []*segment, latest map[string]int64, cfg Config
 	for _, s := range segs {
 		if c != nil && s.nextOffset-1-c.base > math.MaxInt32 {
 			// The relative offsets would not fit 4 bytes.
-			if err := c.commit(st); err != nil {
+			if err := c.commit(p.st); err != nil {
 				return err
 			}
 			c = nil
@@ -286,23 +349,22 @@ func (l *Log) cleanSegments(segs []*segment, latest map[string]int64, cfg Config
 				return err
 			}
 		}
-		m := c.mark(*st)
-		dropped, err := c.clean(s, latest, nowMs, st, deadline)
+		m := c.mark(p)
+		dropped, err := c.clean(s, p)
 		if err != nil {
 			return err
 		}
 		if len(c.group) > 0 && c.full() {
-			if err := c.rollback(m); err != nil {
+			if err := c.rollback(m, p); err != nil {
 				return err
 			}
-			*st = m.st
-			if err := c.commit(st); err != nil {
+			if err := c.commit(p.st); err != nil {
 				return err
 			}
 			if c, err = l.newCleaner(s.baseOffset, cfg); err != nil {
 				return err
 			}
-			if dropped, err = c.clean(s, latest, nowMs, st, deadline); err != nil {
+			if dropped, err = c.clean(s, p); err != nil {
 				return err
 			}
 		}
@@ -310,22 +372,45 @@ func (l *Log) cleanSegments(segs []*segment, latest map[string]int64, cfg Config
 		c.changed = c.changed || dropped || len(c.group) > 1
 	}
 	if c != nil {
-		err = c.commit(st)
+		err = c.commit(p.st)
 		c = nil
 	}
 	return err
 }
 
 // clean appends the cleaned batches of s to the output and reports whether
-// any record was dropped.
-func (c *cleaner) clean(s *segment, latest map[string]int64, nowMs int64, st *CompactStats, deadline *int64) (dropped bool, err error) {
-	cfg := &c.cfg
+// anything was dropped.
+func (c *cleaner) clean(s *segment, p *cleanPass) (dropped bool, err error) {
+	cfg, st := &c.cfg, p.st
 	st.SegmentsCleaned++
-	dropTombstones := s.maxTimestamp >= 0 && nowMs-s.maxTimestamp > cfg.DeleteRetentionMs
+	expired := s.maxTimestamp >= 0 && p.nowMs-s.maxTimestamp > cfg.DeleteRetentionMs
+	keepUntilExpired := func() {
+		if s.maxTimestamp >= 0 {
+			p.deadline = min(p.deadline, addSat(addSat(s.maxTimestamp, cfg.DeleteRetentionMs), 1))
+		}
+	}
 	err = s.forEachBatch(func(raw []byte, h *batch.Header) error {
 		st.BytesRead += int64(len(raw))
 		keep := raw
-		if !h.IsControl() {
+		switch {
+		case h.IsControl():
+			kept := p.txnKept[h.ProducerID]
+			delete(p.txnKept, h.ProducerID)
+			if !kept {
+				if expired {
+					st.MarkersRemoved++
+					dropped = true
+					return nil
+				}
+				keepUntilExpired()
+			}
+		case p.aborted.aborted(h):
+			st.RecordsRead += int64(h.NumRecords)
+			st.RecordsRemoved += int64(h.NumRecords)
+			st.AbortedRemoved += int64(h.NumRecords)
+			dropped = true
+			return nil
+		default:
 			_, recs, err := batch.Records(raw)
 			if err != nil {
 				return fmt.Errorf("partition: compacting %s: batch at offset %d: %w", s.path(logSuffix), h.BaseOffset, err)
@@ -335,22 +420,23 @@ func (c *cleaner) clean(s *segment, latest map[string]int64, nowMs int64, st *Co
 			for _, r := range recs {
 				if r.Key != nil {
 					off := h.BaseOffset + int64(r.OffsetDelta)
-					if o, ok := latest[string(r.Key)]; ok && off < o {
+					if o, ok := p.latest[string(r.Key)]; ok && off < o {
 						st.RecordsRemoved++
 						continue
 					}
 					if r.Value == nil {
-						if dropTombstones {
+						if expired {
 							st.RecordsRemoved++
 							st.TombstonesRemoved++
 							continue
 						}
-						if s.maxTimestamp >= 0 {
-							*deadline = min(*deadline, addSat(addSat(s.maxTimestamp, cfg.DeleteRetentionMs), 1))
-						}
+						keepUntilExpired()
 					}
 				}
 				kept = append(kept, r)
+			}
+			if h.IsTransactional() && len(kept) > 0 {
+				p.txnKept[h.ProducerID] = true
 			}
 			switch {
 			case len(kept) == 0:

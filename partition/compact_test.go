@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -399,4 +400,145 @@ func TestTruncateBelowCleanerCheckpoint(t *testing.T) {
 		t.Fatalf("recovery point %d after truncation to %d", rp, target)
 	}
 	sameRecords(t, readAll(t, l), recs[:len(recs)/3])
+}
+
+// txnKV is a transactional batch of producer pid with one record.
+func txnKV(t *testing.T, pid int64, seq int32, key, value string) []byte {
+	t.Helper()
+	h := batch.Header{FirstTimestamp: 1000, MaxTimestamp: 1000, ProducerID: pid, BaseSequence: seq, Attributes: batch.AttrTransactional}
+	b, err := batch.Build(h, []batch.Record{{Key: []byte(key), Value: []byte(value)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// logContents reads the log's data records (key=value) and its markers
+// (producer ID and whether a commit) in offset order.
+func logContents(t *testing.T, l *Log) (data []string, markers []string) {
+	t.Helper()
+	for off := l.StartOffset(); off < l.NextOffset(); {
+		b, err := l.Read(off, 1<<20, -1, true)
+		if err != nil || len(b) == 0 {
+			t.Fatalf("Read(%d): %v", off, err)
+		}
+		for len(b) > 0 {
+			raw, rest, h, err := batch.Next(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ, ok := batch.ControlType(raw); ok {
+				markers = append(markers, fmt.Sprintf("%d:%v", h.ProducerID, typ == batch.ControlCommit))
+			} else {
+				_, recs, err := batch.Records(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					data = append(data, string(r.Key)+"="+string(r.Value))
+				}
+			}
+			off, b = h.LastOffset()+1, rest
+		}
+	}
+	return data, markers
+}
+
+// TestCompactTransactions: compaction of a compacted topic with
+// transactions, through the state machine. Records of an aborted
+// transaction are removed and do not shadow the committed value of their
+// key; a marker goes once its transaction has no records left and
+// delete.retention.ms has passed, and stays while they remain; nothing from
+// the first open transaction on is touched.
+func TestCompactTransactions(t *testing.T) {
+	cfg := compactConfig()
+	cfg.SegmentBytes = 600
+	s := NewStateMachine(t.TempDir(), cfg, nil)
+	if _, err := s.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	idx := uint64(0)
+	put := func(batches ...[]byte) {
+		idx++
+		for _, r := range apply(t, s, appendEntry(idx, 0, batches...))[0] {
+			if r.ErrorCode != 0 {
+				t.Fatalf("entry %d: %+v", idx, r)
+			}
+		}
+	}
+	plain := func(key, value string) []byte { return mkBatch(t, 0, kv(key, value, 1000)) }
+	put(plain("k", "committed"))
+	put(txnKV(t, 7, 0, "k", "aborted"))           // pid 7's transaction, aborted below
+	put(txnKV(t, 8, 0, "j", "txn-committed"))     // pid 8's, committed below
+	put(txnKV(t, 8, 1, "gone", "superseded"))     // pid 8's too
+	put(batch.BuildMarker(7, 0, false, 0, 1000))  // abort 7
+	put(batch.BuildMarker(8, 0, true, 0, 1000))   // commit 8
+	put(txnKV(t, 10, 0, "gone", "txn-committed")) // pid 10: a transaction whose only record is superseded
+	put(batch.BuildMarker(10, 0, true, 0, 1000))
+	put(plain("gone", "latest"))
+	for i := range 20 {
+		put(plain(fmt.Sprintf("f%d", i%4), strings.Repeat("x", 40)))
+	}
+	put(txnKV(t, 9, 0, "k", "open")) // pid 9's transaction stays open
+	for i := range 20 {
+		put(plain(fmt.Sprintf("g%d", i%4), strings.Repeat("y", 40)))
+	}
+	if len(s.Log().Segments()) < 4 {
+		t.Fatalf("want several segments, have %d", len(s.Log().Segments()))
+	}
+	openAt := s.LastStableOffset()
+	before, _ := logContents(t, s.Log())
+
+	st, err := s.Compact(1_000_000) // long after delete.retention.ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.FirstUncleanableOffset > openAt {
+		t.Fatalf("cleaned up to %d, past the open transaction at %d", st.FirstUncleanableOffset, openAt)
+	}
+	data, markers := logContents(t, s.Log())
+	has := func(want string) bool { return slices.Contains(data, want) }
+	switch {
+	case has("k=aborted"):
+		t.Fatalf("the aborted record survived: %v", data)
+	case !has("k=committed"):
+		t.Fatalf("the aborted record shadowed the committed value of k: %v", data)
+	case !has("j=txn-committed"):
+		t.Fatalf("the committed transactional record was removed: %v", data)
+	case has("gone=superseded") || has("gone=txn-committed") || !has("gone=latest"):
+		t.Fatalf("superseded records: %v", data)
+	case !has("k=open"):
+		t.Fatalf("the open transaction's record was removed: %v", data)
+	}
+	if !slices.Equal(markers, []string{"8:true"}) {
+		t.Fatalf("markers %v, want only pid 8's commit (its record is kept; 7's and 10's have none left)", markers)
+	}
+	if st.AbortedRemoved != 1 || st.MarkersRemoved != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Untouched from the open transaction's segment on.
+	if !slices.Equal(data[len(data)-21:], before[len(before)-21:]) {
+		t.Fatalf("the tail changed:\n%v\n%v", data[len(data)-21:], before[len(before)-21:])
+	}
+
+	// Within delete.retention.ms, markers without records stay.
+	s2 := NewStateMachine(t.TempDir(), cfg, nil)
+	if _, err := s2.Open(nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	s, idx = s2, 0
+	put(txnKV(t, 7, 0, "k", "aborted"))
+	put(batch.BuildMarker(7, 0, false, 0, 1000))
+	for i := range 30 {
+		put(plain(fmt.Sprintf("f%d", i%4), strings.Repeat("x", 40)))
+	}
+	if _, err := s.Compact(1500); err != nil {
+		t.Fatal(err)
+	}
+	data, markers = logContents(t, s.Log())
+	if slices.Contains(data, "k=aborted") || !slices.Equal(markers, []string{"7:false"}) {
+		t.Fatalf("within delete.retention.ms: data %v markers %v, want the aborted record gone and its marker kept", data, markers)
+	}
 }

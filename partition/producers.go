@@ -273,3 +273,11 @@ func (d *Decider) EndEntry(nowMs int64) { d.ps.expire(nowMs, d.expirationMs) }
 
 // Next is the offset the next appended batch will get.
 func (d *Decider) Next() int64 { return d.next }
+
+// InTxn reports whether producer pid has a transaction open in the partition
+// under epoch: its batches need no verification with the transaction
+// coordinator (KIP-890), the first batch of the transaction having had it.
+func (d *Decider) InTxn(pid int64, epoch int16) bool {
+	e := d.ps.m[pid]
+	return e != nil && e.InTxn && e.Epoch == epoch
+}

@@ -652,3 +652,22 @@ func VerifyReplica(dir string, cfg Config) error {
 	}
 	return nil
 }
+
+// Compact runs the log cleaner (Log.CompactTxns) with the partition's
+// transactions as of now. Taken under prodMu, which applies hold while they
+// append and update producer state, the view is consistent with the log:
+// a transaction that begins later begins beyond the log end seen here, so
+// the cleaner stops there too.
+func (s *StateMachine) Compact(nowMs int64) (CompactStats, error) {
+	l := s.log.Load()
+	if l == nil {
+		return CompactStats{}, nil
+	}
+	s.prodMu.Lock()
+	txns := Txns{FirstUnstable: l.NextOffset(), Aborted: slices.Clone(s.aborted)}
+	if first, ok := s.producers.firstUnstable(); ok {
+		txns.FirstUnstable = first
+	}
+	s.prodMu.Unlock()
+	return l.CompactTxns(nowMs, txns)
+}

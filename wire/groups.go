@@ -14,19 +14,27 @@ import (
 // The connection goes on reading requests meanwhile.
 func groupCall[T kmsg.Response](rc *reqCtx, group string, fail func(code int16) T,
 	call func(c *coordinator.Coordinator, now time.Time, respond func(T))) kmsg.Response {
+	wait := startGroupCall(rc, group, fail, call)
+	rc.later(func() kmsg.Response { return wait() })
+	return nil
+}
+
+// startGroupCall starts call on group's coordinator and returns the wait
+// for its answer.
+func startGroupCall[T kmsg.Response](rc *reqCtx, group string, fail func(code int16) T,
+	call func(c *coordinator.Coordinator, now time.Time, respond func(T))) func() T {
 	ch := make(chan T, 1)
 	rc.s.b.WithGroupCoordinator(rc, group,
 		func(c *coordinator.Coordinator, now time.Time) { call(c, now, func(r T) { ch <- r }) },
 		func(code int16) { ch <- fail(code) })
-	rc.later(func() kmsg.Response {
+	return func() T {
 		select {
 		case r := <-ch:
 			return r
 		case <-rc.Done():
 			return fail(notCoordinator)
 		}
-	})
-	return nil
+	}
 }
 
 // perGroup runs call (with the group's index) for each group on that group's coordinator (groups of

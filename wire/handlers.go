@@ -11,13 +11,13 @@ type handler struct {
 
 // handlers is the table of supported APIs and versions: the versions current
 // clients (Kafka 3.7+ level) negotiate without falling back, capped where a
-// newer version needs a feature we do not have yet (e.g. Produce v12 is
-// KIP-890 transactions).
+// newer version needs a feature we do not have yet (e.g. Produce v13 and
+// TxnOffsetCommit v6 name topics by ID).
 var handlers map[int16]handler
 
 func init() {
 	handlers = map[int16]handler{
-		kmsg.Produce.Int16():                    {3, 11, handleProduce},
+		kmsg.Produce.Int16():                    {3, 12, handleProduce},
 		kmsg.Fetch.Int16():                      {4, 16, handleFetch},
 		kmsg.ListOffsets.Int16():                {1, 8, handleListOffsets},
 		kmsg.Metadata.Int16():                   {0, 12, handleMetadata},
@@ -48,10 +48,10 @@ func init() {
 		kmsg.BrokerRegistration.Int16():         {0, 4, handleBrokerRegistration},
 		kmsg.WriteTxnMarkers.Int16():            {0, 1, handleWriteTxnMarkers},
 		kmsg.DescribeProducers.Int16():          {0, 0, handleDescribeProducers},
-		kmsg.AddPartitionsToTxn.Int16():         {0, 3, handleAddPartitionsToTxn},
+		kmsg.AddPartitionsToTxn.Int16():         {0, 5, handleAddPartitionsToTxn},
 		kmsg.AddOffsetsToTxn.Int16():            {0, 3, handleAddOffsetsToTxn},
-		kmsg.EndTxn.Int16():                     {0, 4, handleEndTxn},
-		kmsg.TxnOffsetCommit.Int16():            {0, 3, handleTxnOffsetCommit},
+		kmsg.EndTxn.Int16():                     {0, 5, handleEndTxn},
+		kmsg.TxnOffsetCommit.Int16():            {0, 5, handleTxnOffsetCommit},
 		kmsg.DescribeTransactions.Int16():       {0, 0, handleDescribeTransactions},
 		kmsg.ListTransactions.Int16():           {0, 2, handleListTransactions},
 	}

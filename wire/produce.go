@@ -82,7 +82,7 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 			ch := make(chan actors.ProduceResult, 1)
 			tm, size := rc.s.metrics.Topic(rt.Topic), float64(len(rp.Records))
 			pctx, span := startAppendSpan(rc, rt.Topic, rp.Partition, len(rp.Records), h.NumRecords)
-			p.Produce(pctx, rp.Records, h, acks, func(res actors.ProduceResult) {
+			cb := func(res actors.ProduceResult) {
 				if res.ErrorCode == 0 {
 					tm.BytesIn.Add(size)
 					tm.RecordsIn.Add(float64(h.NumRecords))
@@ -93,7 +93,14 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 					span.End()
 				}
 				ch <- res
-			})
+			}
+			if txn {
+				// v12+ producers (KIP-890 part 2) leave adding the
+				// partition to the transaction to us.
+				p.ProduceTxn(pctx, rp.Records, h, acks, *req.TransactionID, req.GetVersion() >= 12, cb)
+			} else {
+				p.Produce(pctx, rp.Records, h, acks, cb)
+			}
 			waits = append(waits, ch)
 			slots = append(slots, slot{ti, pi})
 		}

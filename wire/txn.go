@@ -57,9 +57,12 @@ func fencedCode(code int16, newEnough bool) int16 {
 
 // handleAddPartitionsToTxn adds partitions to a transaction (v0-v3, the
 // client form). Unknown partitions fail the request; the others are then
-// OPERATION_NOT_ATTEMPTED, as Kafka answers.
+// OPERATION_NOT_ATTEMPTED, as Kafka answers. v4+ is the broker form.
 func handleAddPartitionsToTxn(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	req := r.(*kmsg.AddPartitionsToTxnRequest)
+	if req.GetVersion() >= 4 {
+		return addPartitionsToTxnBrokers(rc, req)
+	}
 	md := rc.s.b.Metadata()
 	build := func(codeFor func(topic string, p int32) int16) *kmsg.AddPartitionsToTxnResponse {
 		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
@@ -119,16 +122,80 @@ func handleAddOffsetsToTxn(rc *reqCtx, r kmsg.Request) kmsg.Response {
 		})
 }
 
-// handleEndTxn commits or aborts a transaction.
+// addPartitionsToTxnBrokers is AddPartitionsToTxn v4+, which partition
+// leaders send to verify (or, for Produce v12+, add) a transaction's
+// partitions before they take its batches (KIP-890), several transactions
+// per request.
+func addPartitionsToTxnBrokers(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	chans := make([]chan int16, len(req.Transactions))
+	for i, t := range req.Transactions {
+		var parts []coordinator.TopicPartition
+		for _, rt := range t.Topics {
+			for _, p := range rt.Partitions {
+				parts = append(parts, coordinator.TopicPartition{Topic: rt.Topic, Partition: p})
+			}
+		}
+		ch := make(chan int16, 1)
+		chans[i] = ch
+		rc.s.b.WithTxnCoordinator(rc, t.TransactionalID, func(c *coordinator.TxnCoordinator, now time.Time) {
+			if !t.VerifyOnly {
+				c.AddPartitions(t.TransactionalID, t.ProducerID, t.ProducerEpoch, parts, now, func(code int16) { ch <- code })
+				return
+			}
+			code := int16(0)
+			for _, tp := range parts {
+				if code = c.VerifyPartition(t.TransactionalID, t.ProducerID, t.ProducerEpoch, tp); code != 0 {
+					break
+				}
+			}
+			ch <- code
+		}, func(code int16) { ch <- code })
+	}
+	rc.later(func() kmsg.Response {
+		for i, t := range req.Transactions {
+			code := notCoordinator
+			select {
+			case code = <-chans[i]:
+			case <-rc.Done():
+			}
+			rt := kmsg.NewAddPartitionsToTxnResponseTransaction()
+			rt.TransactionalID = t.TransactionalID
+			for _, reqTopic := range t.Topics {
+				st := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+				st.Topic = reqTopic.Topic
+				for _, p := range reqTopic.Partitions {
+					sp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+					sp.Partition, sp.ErrorCode = p, code
+					st.Partitions = append(st.Partitions, sp)
+				}
+				rt.Topics = append(rt.Topics, st)
+			}
+			resp.Transactions = append(resp.Transactions, rt)
+		}
+		return resp
+	})
+	return nil
+}
+
+// handleEndTxn commits or aborts a transaction. From v5 (KIP-890 part 2)
+// the transaction ends under a bumped epoch, returned to the producer.
 func handleEndTxn(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	req := r.(*kmsg.EndTxnRequest)
-	mk := func(code int16) *kmsg.EndTxnResponse {
+	mk := func(pid int64, epoch int16, code int16) *kmsg.EndTxnResponse {
 		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 		resp.ErrorCode = fencedCode(code, req.GetVersion() >= 2)
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
 		return resp
 	}
-	return txnCall(rc, req.TransactionalID, mk,
+	return txnCall(rc, req.TransactionalID, func(code int16) *kmsg.EndTxnResponse { return mk(-1, -1, code) },
 		func(c *coordinator.TxnCoordinator, now time.Time, respond func(*kmsg.EndTxnResponse)) {
-			c.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, now, func(code int16) { respond(mk(code)) })
+			done := func(pid int64, epoch int16, code int16) { respond(mk(pid, epoch, code)) }
+			if req.GetVersion() >= 5 {
+				c.EndTxnV2(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, now, done)
+				return
+			}
+			c.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, now,
+				func(code int16) { done(req.ProducerID, req.ProducerEpoch, code) })
 		})
 }

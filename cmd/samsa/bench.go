@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -62,7 +63,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&cfg.Topic, "topic", "", "topic to use; created if missing (default bench-<random>)")
 	f.Int32Var(&cfg.Partitions, "partitions", bench.DefaultPartitions, "partitions when creating the topic (-1 = broker default)")
 	f.Int16Var(&cfg.ReplicationFactor, "replication-factor", -1, "replication factor when creating the topic (-1 = broker default)")
-	f.StringSliceVar(&cfg.Acks, "acks", bench.DefaultAcks, "comma-separated acks modes to measure: 0, 1, all")
+	f.StringSliceVar(&cfg.Acks, "acks", bench.DefaultAcks, "comma-separated acks modes to measure: 0, 1, all (idempotent), all-noidem")
 	f.IntVar(&cfg.Records, "records", bench.DefaultRecords, "records per acks mode per run")
 	f.IntVar(&cfg.RecordSize, "size", bench.DefaultRecordSize, "record value size in bytes")
 	f.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
@@ -76,20 +77,83 @@ func newBenchCmd() *cobra.Command {
 	f.StringVar(&jsonPath, "json", "", "also write the full report as JSON to this file (- = stdout)")
 	f.BoolVar(&quiet, "quiet", false, "no per-phase progress lines on stderr")
 	f.DurationVar(&timeout, "timeout", 0, "abort the whole benchmark after this long (0 = none)")
+	cmd.AddCommand(newBenchTxnCmd())
+	return cmd
+}
+
+func newBenchTxnCmd() *cobra.Command {
+	var (
+		cfg      bench.TxnConfig
+		jsonPath string
+		quiet    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "txn",
+		Short: "Benchmark transaction commit latency for transactions over 1, 10 and 100 partitions",
+		Long: "Runs --transactions transactions per partition count, each writing one record to\n" +
+			"each of the first N partitions of the topic and committing, and reports the\n" +
+			"commit latency (EndTransaction) and the whole transaction's latency.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			seeds, err := seedBrokers(cmd)
+			if err != nil {
+				return err
+			}
+			cfg.Brokers = seeds
+			if !quiet {
+				cfg.Progress = cmd.ErrOrStderr()
+			}
+			rep, err := bench.RunTxn(cmd.Context(), cfg)
+			if len(rep.Results) > 0 {
+				if werr := rep.WriteTable(cmd.OutOrStdout()); werr != nil {
+					return werr
+				}
+				if jsonPath != "" {
+					if werr := writeJSON(cmd, jsonPath, rep); werr != nil && err == nil {
+						return werr
+					}
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Topic, "topic", "", "topic to use; created with the largest partition count if missing (default bench-<random>)")
+	f.Int16Var(&cfg.ReplicationFactor, "replication-factor", -1, "replication factor when creating the topic (-1 = broker default)")
+	f.IntSliceVar(&cfg.Partitions, "partitions", []int{1, 10, 100}, "partitions per transaction to measure")
+	f.IntVar(&cfg.Transactions, "transactions", 200, "transactions per partition count per run")
+	f.IntVar(&cfg.RecordSize, "size", bench.DefaultRecordSize, "record value size in bytes")
+	f.IntVar(&cfg.Runs, "runs", 1, "repetitions (partition counts interleave within a run); the table shows medians")
+	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file (- = stdout)")
+	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 	return cmd
 }
 
 func writeJSONReport(cmd *cobra.Command, path string, rep bench.Report) error {
-	if path == "-" {
-		return rep.WriteJSON(cmd.OutOrStdout())
+	return writeJSON(cmd, path, rep)
+}
+
+// writeJSON writes v, indented, to path (- = stdout).
+func writeJSON(cmd *cobra.Command, path string, v any) error {
+	w := cmd.OutOrStdout()
+	var f *os.File
+	if path != "-" {
+		var err error
+		if f, err = os.Create(path); err != nil {
+			return err
+		}
+		w = f
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := rep.WriteJSON(f); err != nil {
-		f.Close()
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		if f != nil {
+			f.Close()
+		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return f.Close()
+	if f != nil {
+		return f.Close()
+	}
+	return nil
 }
