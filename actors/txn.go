@@ -303,7 +303,7 @@ func (b *Broker) checkTxnPartition(ctx context.Context, id string, pid int64, ep
 		ch := make(chan int16, 1)
 		b.WithTxnCoordinator(ctx, id, func(c *coordinator.TxnCoordinator, now time.Time) {
 			if add {
-				c.AddPartitions(id, pid, epoch, []coordinator.TopicPartition{tp}, now, func(code int16) { ch <- code })
+				c.AddPartitionsWhenFree(id, pid, epoch, []coordinator.TopicPartition{tp}, now, func(code int16) { ch <- code })
 				return
 			}
 			ch <- c.VerifyPartition(id, pid, epoch, tp)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -90,8 +94,8 @@ func anyNotController(codes ...int16) error {
 }
 
 // CreateTopics creates topics and waits until their partitions have leaders
-// (or ctx ends). The error joins per-topic errors, each wrapping its Kafka
-// error (errors.Is(err, ErrTopicAlreadyExists)).
+// (or ctx ends). The error joins a *TopicError per failed topic, each
+// wrapping its Kafka error (errors.Is(err, ErrTopicAlreadyExists)).
 func (a *Admin) CreateTopics(ctx context.Context, specs ...TopicSpec) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = int32(a.cfg.requestTimeout.Milliseconds())
@@ -126,7 +130,7 @@ func (a *Admin) CreateTopics(ctx context.Context, specs ...TopicSpec) error {
 	var created []string
 	for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
 		if err := codeErr(t.ErrorCode, t.ErrorMessage); err != nil {
-			errs = append(errs, fmt.Errorf("topic %s: %w", t.Topic, err))
+			errs = append(errs, &TopicError{Topic: t.Topic, Err: err})
 			continue
 		}
 		created = append(created, t.Topic)
@@ -171,7 +175,8 @@ func (a *Admin) waitTopics(ctx context.Context, topics []string) error {
 	}
 }
 
-// DeleteTopics deletes topics.
+// DeleteTopics deletes topics. The error joins a *TopicError per failed
+// topic (errors.Is(err, ErrUnknownTopicOrPartition) for a missing one).
 func (a *Admin) DeleteTopics(ctx context.Context, names ...string) error {
 	req := kmsg.NewPtrDeleteTopicsRequest()
 	req.TimeoutMillis = int32(a.cfg.requestTimeout.Milliseconds())
@@ -198,7 +203,7 @@ func (a *Admin) DeleteTopics(ctx context.Context, names ...string) error {
 			if t.Topic != nil {
 				name = *t.Topic
 			}
-			errs = append(errs, fmt.Errorf("topic %s: %w", name, err))
+			errs = append(errs, &TopicError{Topic: name, Err: err})
 		}
 	}
 	return errors.Join(errs...)
@@ -211,6 +216,7 @@ type PartitionInfo struct {
 	LeaderEpoch int32
 	Replicas    []int32
 	ISR         []int32
+	Offline     []int32 // replicas on brokers that are down
 	Err         error
 }
 
@@ -276,7 +282,7 @@ func (a *Admin) DescribeTopics(ctx context.Context, names ...string) ([]TopicDes
 		for _, p := range t.Partitions {
 			td.Partitions = append(td.Partitions, PartitionInfo{
 				Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
-				Replicas: p.Replicas, ISR: p.ISR, Err: ErrorForCode(p.ErrorCode),
+				Replicas: p.Replicas, ISR: p.ISR, Offline: p.OfflineReplicas, Err: ErrorForCode(p.ErrorCode),
 			})
 		}
 		slices.SortFunc(td.Partitions, func(x, y PartitionInfo) int { return int(x.Partition - y.Partition) })
@@ -293,7 +299,9 @@ func (a *Admin) DescribeTopics(ctx context.Context, names ...string) ([]TopicDes
 	return out, nil
 }
 
-// CreatePartitions grows topic to total partitions.
+// CreatePartitions grows topic to total partitions and waits until they have
+// leaders. A broker's refusal is a *TopicError (errors.Is(err,
+// ErrInvalidPartitions) for a count that does not grow the topic).
 func (a *Admin) CreatePartitions(ctx context.Context, topic string, total int32) error {
 	req := kmsg.NewPtrCreatePartitionsRequest()
 	req.TimeoutMillis = int32(a.cfg.requestTimeout.Milliseconds())
@@ -312,7 +320,7 @@ func (a *Admin) CreatePartitions(ctx context.Context, topic string, total int32)
 	}
 	for _, t := range resp.(*kmsg.CreatePartitionsResponse).Topics {
 		if err := codeErr(t.ErrorCode, t.ErrorMessage); err != nil {
-			return fmt.Errorf("client: CreatePartitions %s: %w", t.Topic, err)
+			return fmt.Errorf("client: CreatePartitions: %w", &TopicError{Topic: t.Topic, Err: err})
 		}
 	}
 	return a.waitTopics(ctx, []string{topic})
@@ -357,7 +365,18 @@ func (a *Admin) resourceRequest(ctx context.Context, r ConfigResource, req kmsg.
 	return a.cl.requestAny(ctx, req)
 }
 
-// DescribeConfigs returns the configs of a resource, by name.
+// resourceErr names the resource a config error is about: a *TopicError for
+// topics, so callers handle topic failures the same way everywhere.
+func resourceErr(r ConfigResource, name string, err error) error {
+	if r.Type == ResourceTopic {
+		return &TopicError{Topic: name, Err: err}
+	}
+	return fmt.Errorf("broker %s: %w", name, err)
+}
+
+// DescribeConfigs returns the configs of a resource, by name. A topic the
+// broker refuses to describe (errors.Is(err, ErrUnknownTopicOrPartition)) is
+// a *TopicError.
 func (a *Admin) DescribeConfigs(ctx context.Context, r ConfigResource, names ...string) (map[string]ConfigEntry, error) {
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	rr := kmsg.NewDescribeConfigsRequestResource()
@@ -373,7 +392,7 @@ func (a *Admin) DescribeConfigs(ctx context.Context, r ConfigResource, names ...
 	out := make(map[string]ConfigEntry)
 	for _, res := range resp.(*kmsg.DescribeConfigsResponse).Resources {
 		if err := codeErr(res.ErrorCode, res.ErrorMessage); err != nil {
-			return nil, fmt.Errorf("client: DescribeConfigs %s: %w", res.ResourceName, err)
+			return nil, fmt.Errorf("client: DescribeConfigs: %w", resourceErr(r, res.ResourceName, err))
 		}
 		for _, c := range res.Configs {
 			out[c.Name] = ConfigEntry{
@@ -387,7 +406,8 @@ func (a *Admin) DescribeConfigs(ctx context.Context, r ConfigResource, names ...
 }
 
 // AlterConfigs changes configs incrementally: a nil value deletes the
-// override (back to the default), others are set.
+// override (back to the default), others are set. A topic's refusal is a
+// *TopicError.
 func (a *Admin) AlterConfigs(ctx context.Context, r ConfigResource, set map[string]*string) error {
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
@@ -407,7 +427,7 @@ func (a *Admin) AlterConfigs(ctx context.Context, r ConfigResource, set map[stri
 	}
 	for _, res := range resp.(*kmsg.IncrementalAlterConfigsResponse).Resources {
 		if err := codeErr(res.ErrorCode, res.ErrorMessage); err != nil {
-			return fmt.Errorf("client: AlterConfigs %s: %w", res.ResourceName, err)
+			return fmt.Errorf("client: AlterConfigs: %w", resourceErr(r, res.ResourceName, err))
 		}
 	}
 	return nil
@@ -444,34 +464,67 @@ type GroupListing struct {
 	State        string // v4+ brokers; empty otherwise
 }
 
-// ListGroups lists the groups of every broker.
-func (a *Admin) ListGroups(ctx context.Context) ([]GroupListing, error) {
+// eachBroker sends the request mk builds to every broker in metadata and
+// hands each response to fn. A broker that fails (or whose response fn
+// rejects) does not stop the others: the error joins one error per failed
+// broker, naming it, so callers can return what the others answered.
+func (a *Admin) eachBroker(ctx context.Context, mk func() kmsg.Request, fn func(id int32, resp kmsg.Response) error) error {
 	if err := a.cl.refresh(ctx, time.Now()); err != nil {
-		return nil, fmt.Errorf("client: ListGroups: %w", err)
+		return err
 	}
-	m := a.cl.meta.Load()
-	var out []GroupListing
-	for _, id := range slices.Sorted(maps.Keys(m.brokers)) {
-		resp, err := a.cl.request(ctx, id, kindGroup, kmsg.NewPtrListGroupsRequest())
-		if err != nil {
-			return nil, fmt.Errorf("client: ListGroups on %d: %w", id, err)
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(a.cl.meta.Load().brokers)) {
+		resp, err := a.cl.request(ctx, id, kindGroup, mk())
+		if err == nil {
+			err = fn(id, resp)
 		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			errs = append(errs, fmt.Errorf("broker %d: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// uniqueBy sorts what eachBroker collected by id, keeping one entry per id
+// (the first broker's): a group or transactional ID that two brokers report
+// while its coordinator moves is listed once.
+func uniqueBy[T any](s []T, id func(T) string) []T {
+	slices.SortStableFunc(s, func(x, y T) int { return strings.Compare(id(x), id(y)) })
+	return slices.CompactFunc(s, func(x, y T) bool { return id(x) == id(y) })
+}
+
+// ListGroups lists the groups of every broker, sorted by ID; given states
+// (as brokers spell them: "Stable", "Empty", "PreparingRebalance", ...), only
+// the groups in one of them. When some brokers fail, it returns the groups
+// of the others together with an error naming each failed broker.
+func (a *Admin) ListGroups(ctx context.Context, states ...string) ([]GroupListing, error) {
+	var out []GroupListing
+	err := a.eachBroker(ctx, func() kmsg.Request {
+		req := kmsg.NewPtrListGroupsRequest()
+		req.StatesFilter = states
+		return req
+	}, func(_ int32, resp kmsg.Response) error {
 		r := resp.(*kmsg.ListGroupsResponse)
 		if err := ErrorForCode(r.ErrorCode); err != nil {
-			return nil, fmt.Errorf("client: ListGroups on %d: %w", id, err)
+			return err
 		}
 		for _, g := range r.Groups {
+			// Brokers before ListGroups v4 ignore the filter, but
+			// then they do not report states either.
+			if len(states) > 0 && g.GroupState != "" && !slices.Contains(states, g.GroupState) {
+				continue
+			}
 			out = append(out, GroupListing{GroupID: g.Group, ProtocolType: g.ProtocolType, State: g.GroupState})
 		}
-	}
-	slices.SortFunc(out, func(x, y GroupListing) int {
-		if x.GroupID < y.GroupID {
-			return -1
-		} else if x.GroupID > y.GroupID {
-			return 1
-		}
-		return 0
+		return nil
 	})
+	out = uniqueBy(out, func(g GroupListing) string { return g.GroupID })
+	if err != nil {
+		return out, fmt.Errorf("client: ListGroups: %w", err)
+	}
 	return out, nil
 }
 
@@ -491,49 +544,90 @@ type GroupDescription struct {
 	ProtocolType string
 	Protocol     string
 	Members      []MemberDescription
+	Coordinator  BrokerInfo // the broker that described the group; zero if none was found
 	Err          error
 }
 
-// groupRequest sends req to group's coordinator, retrying coordinator moves.
-func (a *Admin) groupRequest(ctx context.Context, group string, req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, error) {
+// FindCoordinator key types.
+const (
+	coordGroup int8 = 0
+	coordTxn   int8 = 1
+)
+
+// coordRequest sends req to the coordinator of key, retrying while the
+// coordinator moves or loads (retriable codes, as code extracts them from
+// the response). It returns the coordinator that answered.
+func (a *Admin) coordRequest(ctx context.Context, key string, keyType int8, req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, int32, error) {
 	for {
-		id, err := a.cl.coordinator(ctx, group, 0)
+		id, err := a.cl.coordinator(ctx, key, keyType)
 		if err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 		resp, err := a.cl.request(ctx, id, kindGroup, req)
 		if err == nil {
 			err = ErrorForCode(code(resp))
 			if err == nil || !IsRetriable(err) {
-				return resp, nil
+				return resp, id, nil
 			}
 		}
 		if !IsRetriable(err) {
-			return nil, err
+			return nil, id, err
 		}
 		if serr := sleepCtx(ctx, a.cfg.retryBackoff); serr != nil {
-			return nil, errors.Join(serr, err)
+			return nil, id, errors.Join(serr, err)
 		}
 	}
 }
 
-// DescribeGroups describes groups.
+// groupRequest is coordRequest for a group's coordinator.
+func (a *Admin) groupRequest(ctx context.Context, group string, req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, error) {
+	resp, _, err := a.coordRequest(ctx, group, coordGroup, req, code)
+	return resp, err
+}
+
+// brokerInfo describes broker id by the address the client talks to it at
+// (for a coordinator, the one FindCoordinator gave).
+func (a *Admin) brokerInfo(id int32) BrokerInfo {
+	bi := BrokerInfo{NodeID: id}
+	if b, ok := a.cl.meta.Load().brokers[id]; ok {
+		bi = b
+	}
+	if n, err := a.cl.node(id); err == nil {
+		if host, port, err := net.SplitHostPort(n.addr); err == nil {
+			p, _ := strconv.ParseInt(port, 10, 32)
+			bi.Host, bi.Port = host, int32(p)
+		}
+	}
+	return bi
+}
+
+// DescribeGroups describes groups, in the order given. A group that cannot
+// be described (its coordinator cannot be found, or it answers with an
+// error such as GROUP_ID_NOT_FOUND) has Err set; the call itself fails only
+// when ctx ends.
 func (a *Admin) DescribeGroups(ctx context.Context, groups ...string) ([]GroupDescription, error) {
 	var out []GroupDescription
 	for _, g := range groups {
 		req := kmsg.NewPtrDescribeGroupsRequest()
 		req.Groups = []string{g}
-		resp, err := a.groupRequest(ctx, g, req, func(r kmsg.Response) int16 {
+		resp, coord, err := a.coordRequest(ctx, g, coordGroup, req, func(r kmsg.Response) int16 {
 			if gs := r.(*kmsg.DescribeGroupsResponse).Groups; len(gs) > 0 {
 				return gs[0].ErrorCode
 			}
 			return 0
 		})
 		if err != nil {
-			return nil, fmt.Errorf("client: DescribeGroups %s: %w", g, err)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("client: DescribeGroups %s: %w", g, err)
+			}
+			out = append(out, GroupDescription{GroupID: g, Err: err})
+			continue
 		}
 		for _, rg := range resp.(*kmsg.DescribeGroupsResponse).Groups {
-			gd := GroupDescription{GroupID: rg.Group, State: rg.State, ProtocolType: rg.ProtocolType, Protocol: rg.Protocol, Err: codeErr(rg.ErrorCode, rg.ErrorMessage)}
+			gd := GroupDescription{
+				GroupID: rg.Group, State: rg.State, ProtocolType: rg.ProtocolType, Protocol: rg.Protocol,
+				Coordinator: a.brokerInfo(coord), Err: codeErr(rg.ErrorCode, rg.ErrorMessage),
+			}
 			for _, m := range rg.Members {
 				md := MemberDescription{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost}
 				var ma kmsg.ConsumerMemberAssignment
@@ -552,7 +646,9 @@ func (a *Admin) DescribeGroups(ctx context.Context, groups ...string) ([]GroupDe
 	return out, nil
 }
 
-// DeleteGroups deletes (empty) groups.
+// DeleteGroups deletes (empty) groups. The error joins a *GroupError per
+// group not deleted (errors.Is(err, ErrNonEmptyGroup) for one with members,
+// ErrGroupIDNotFound for one that does not exist).
 func (a *Admin) DeleteGroups(ctx context.Context, groups ...string) error {
 	var errs []error
 	for _, g := range groups {
@@ -565,12 +661,12 @@ func (a *Admin) DeleteGroups(ctx context.Context, groups ...string) error {
 			return 0
 		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("group %s: %w", g, err))
+			errs = append(errs, &GroupError{Group: g, Err: err})
 			continue
 		}
 		for _, rg := range resp.(*kmsg.DeleteGroupsResponse).Groups {
 			if err := codeErr(rg.ErrorCode, rg.ErrorMessage); err != nil {
-				errs = append(errs, fmt.Errorf("group %s: %w", rg.Group, err))
+				errs = append(errs, &GroupError{Group: rg.Group, Err: err})
 			}
 		}
 	}
@@ -679,21 +775,43 @@ const (
 
 // ListOffsets returns, per partition, the offset for ts: OffsetLatest (the
 // log end), OffsetEarliest (the log start), or a millisecond timestamp (the
-// first offset at or after it, -1 if none).
+// first offset at or after it, -1 if none). The error joins those of the
+// partitions that failed.
 func (a *Admin) ListOffsets(ctx context.Context, ts int64, tps ...TopicPartition) (map[TopicPartition]int64, error) {
-	m, err := a.cl.metadataFor(ctx, topicsOf(tps)...)
+	offs, failed, err := a.listOffsets(ctx, ts, tps)
 	if err != nil {
 		return nil, fmt.Errorf("client: ListOffsets: %w", err)
 	}
+	if len(failed) > 0 {
+		var errs []error
+		for _, tp := range slices.SortedFunc(maps.Keys(failed), compareTP) {
+			errs = append(errs, fmt.Errorf("%s: %w", tp, failed[tp]))
+		}
+		return nil, fmt.Errorf("client: ListOffsets: %w", errors.Join(errs...))
+	}
+	return offs, nil
+}
+
+// listOffsets is ListOffsets keeping going past partitions that fail: their
+// errors are in failed. err is set only when nothing could be asked (no
+// metadata, or ctx ended).
+func (a *Admin) listOffsets(ctx context.Context, ts int64, tps []TopicPartition) (offs map[TopicPartition]int64, failed map[TopicPartition]error, err error) {
+	m, err := a.cl.metadataFor(ctx, topicsOf(tps)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	offs = make(map[TopicPartition]int64, len(tps))
+	failed = make(map[TopicPartition]error)
 	byNode := map[int32][]TopicPartition{}
 	for _, tp := range tps {
 		leader, _, ok := m.leader(tp)
 		if !ok {
-			return nil, fmt.Errorf("client: ListOffsets %s: %w", tp, ErrLeaderNotAvailable)
+			failed[tp] = ErrLeaderNotAvailable
+			a.cl.triggerRefresh()
+			continue
 		}
 		byNode[leader] = append(byNode[leader], tp)
 	}
-	out := make(map[TopicPartition]int64, len(tps))
 	for node, ps := range byNode {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.ReplicaID = -1
@@ -711,80 +829,173 @@ func (a *Admin) ListOffsets(ctx context.Context, ts int64, tps ...TopicPartition
 		}
 		resp, err := a.cl.request(ctx, node, kindGroup, req)
 		if err != nil {
-			return nil, fmt.Errorf("client: ListOffsets: %w", err)
+			if ctx.Err() != nil {
+				return nil, nil, err
+			}
+			for _, tp := range ps {
+				failed[tp] = err
+			}
+			continue
 		}
 		for _, t := range resp.(*kmsg.ListOffsetsResponse).Topics {
 			for _, p := range t.Partitions {
+				tp := TopicPartition{t.Topic, p.Partition}
 				if err := ErrorForCode(p.ErrorCode); err != nil {
 					a.cl.triggerRefresh()
-					return nil, fmt.Errorf("client: ListOffsets %s-%d: %w", t.Topic, p.Partition, err)
+					failed[tp] = err
+					continue
 				}
-				out[TopicPartition{t.Topic, p.Partition}] = p.Offset
+				offs[tp] = p.Offset
 			}
 		}
 	}
-	return out, nil
+	return offs, failed, nil
 }
 
 // PartitionLag is a group's progress on one partition.
 type PartitionLag struct {
 	Committed int64 // -1 if nothing committed
-	End       int64
-	Lag       int64 // End - Committed, or End if nothing committed
+	End       int64 // log end offset; -1 if unknown (EndErr)
+	Lag       int64 // End - Committed (at least 0), End if nothing committed, -1 if End is unknown
+	// Member is the member the partition is assigned to (pointing into
+	// the group's GroupDescription.Members); nil if none.
+	Member *MemberDescription
+	EndErr error // why End is unknown, e.g. the topic no longer exists
 }
 
-// GroupLag returns, for every partition of the topics a group has committed
-// offsets for (or is assigned), the committed offset, log end and lag.
-func (a *Admin) GroupLag(ctx context.Context, group string) (map[TopicPartition]PartitionLag, error) {
-	committed, err := a.GroupOffsets(ctx, group)
+// GroupLagDescription is a group's description with its lag.
+type GroupLagDescription struct {
+	GroupDescription
+	// Lag covers every partition of the topics the group has committed
+	// offsets for or is assigned, as kafka-consumer-groups --describe.
+	// Empty when Err is set.
+	Lag map[TopicPartition]PartitionLag
+}
+
+// DescribeGroupLag describes groups (as DescribeGroups) with their committed
+// offsets, log end offsets and lag. A group whose description or committed
+// offsets cannot be fetched has Err set and no Lag; a partition whose log
+// end cannot be listed has EndErr set.
+func (a *Admin) DescribeGroupLag(ctx context.Context, groups ...string) ([]GroupLagDescription, error) {
+	descs, err := a.DescribeGroups(ctx, groups...)
 	if err != nil {
 		return nil, err
 	}
-	descs, err := a.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil, err
-	}
+	out := make([]GroupLagDescription, len(descs))
+	committed := make([]map[TopicPartition]int64, len(descs))
 	topics := map[string]bool{}
-	for tp := range committed {
-		topics[tp.Topic] = true
-	}
-	for _, d := range descs {
+	for i, d := range descs {
+		out[i].GroupDescription = d
+		if d.Err != nil {
+			continue
+		}
+		c, err := a.GroupOffsets(ctx, d.GroupID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			out[i].Err = err
+			continue
+		}
+		committed[i] = c
+		for tp := range c {
+			topics[tp.Topic] = true
+		}
 		for _, m := range d.Members {
 			for _, tp := range m.Assignment {
 				topics[tp.Topic] = true
 			}
 		}
 	}
-	if len(topics) == 0 {
-		return map[TopicPartition]PartitionLag{}, nil
+	// Log ends of every partition of these topics, for all groups at once.
+	var tds []TopicDescription
+	if len(topics) > 0 {
+		if tds, err = a.DescribeTopics(ctx, slices.Sorted(maps.Keys(topics))...); err != nil {
+			return nil, err
+		}
 	}
-	td, err := a.DescribeTopics(ctx, slices.Sorted(maps.Keys(topics))...)
-	if err != nil {
-		return nil, err
-	}
+	parts := map[string][]int32{}
+	topicErr := map[string]error{}
 	var tps []TopicPartition
-	for _, t := range td {
-		if t.Err != nil {
+	for _, td := range tds {
+		if td.Err != nil {
+			topicErr[td.Name] = td.Err
 			continue
 		}
-		for _, p := range t.Partitions {
-			tps = append(tps, TopicPartition{t.Name, p.Partition})
+		for _, p := range td.Partitions {
+			parts[td.Name] = append(parts[td.Name], p.Partition)
+			tps = append(tps, TopicPartition{td.Name, p.Partition})
 		}
 	}
-	ends, err := a.ListOffsets(ctx, OffsetLatest, tps...)
+	ends, endErrs, err := a.listOffsets(ctx, OffsetLatest, tps)
+	if err != nil {
+		return nil, fmt.Errorf("client: DescribeGroupLag: %w", err)
+	}
+	for i := range out {
+		c := committed[i]
+		if c == nil {
+			continue
+		}
+		d := &out[i]
+		owner := map[TopicPartition]*MemberDescription{}
+		for j := range d.Members {
+			for _, tp := range d.Members[j].Assignment {
+				owner[tp] = &d.Members[j]
+			}
+		}
+		// Partitions of existing topics, plus those committed or assigned
+		// in topics that failed (deleted since, say).
+		mine := map[TopicPartition]bool{}
+		for _, tps := range []iter.Seq[TopicPartition]{maps.Keys(c), maps.Keys(owner)} {
+			for tp := range tps {
+				mine[tp] = true
+				for _, p := range parts[tp.Topic] {
+					mine[TopicPartition{tp.Topic, p}] = true
+				}
+			}
+		}
+		d.Lag = make(map[TopicPartition]PartitionLag, len(mine))
+		for tp := range mine {
+			pl := PartitionLag{Committed: -1, End: -1, Lag: -1, Member: owner[tp]}
+			if o, ok := c[tp]; ok {
+				pl.Committed = o
+			}
+			switch end, ok := ends[tp]; {
+			case ok:
+				pl.End = end
+				pl.Lag = end
+				if pl.Committed >= 0 {
+					pl.Lag = max(end-pl.Committed, 0)
+				}
+			case topicErr[tp.Topic] != nil:
+				pl.EndErr = topicErr[tp.Topic]
+			case endErrs[tp] != nil:
+				pl.EndErr = endErrs[tp]
+			default:
+				pl.EndErr = ErrUnknownTopicOrPartition // not in the topic's metadata
+			}
+			d.Lag[tp] = pl
+		}
+	}
+	return out, nil
+}
+
+// GroupLag returns, for every partition of the topics a group has committed
+// offsets for (or is assigned), the committed offset, log end and lag (see
+// DescribeGroupLag). A group that does not exist has no lag.
+func (a *Admin) GroupLag(ctx context.Context, group string) (map[TopicPartition]PartitionLag, error) {
+	ds, err := a.DescribeGroupLag(ctx, group)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[TopicPartition]PartitionLag, len(tps))
-	for _, tp := range tps {
-		pl := PartitionLag{Committed: -1, End: ends[tp]}
-		if c, ok := committed[tp]; ok {
-			pl.Committed = c
-			pl.Lag = max(pl.End-c, 0)
-		} else {
-			pl.Lag = pl.End
-		}
-		out[tp] = pl
+	if len(ds) != 1 {
+		return nil, fmt.Errorf("client: GroupLag %s: %d groups described", group, len(ds))
 	}
-	return out, nil
+	if err := ds[0].Err; err != nil {
+		if errors.Is(err, ErrGroupIDNotFound) {
+			return map[TopicPartition]PartitionLag{}, nil
+		}
+		return nil, fmt.Errorf("client: GroupLag %s: %w", group, err)
+	}
+	return ds[0].Lag, nil
 }

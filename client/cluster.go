@@ -23,6 +23,10 @@ const (
 	kindProduce connKind = iota
 	kindFetch
 	kindGroup // group and transaction coordinator requests, admin
+	// JoinGroup and SyncGroup, which the coordinator holds until the
+	// rebalance completes: on a connection of their own they delay no
+	// commit or LeaveGroup queued behind them.
+	kindJoin
 	numKinds
 )
 

@@ -605,3 +605,51 @@ func TestSubscribeBeforeTopicExists(t *testing.T) {
 		pollUntil(t, ctx, nil, func() bool { return len(c.Assignment()) == 2 }, c)
 	})
 }
+
+// A member closed while its join is held (the coordinator waits for the
+// other member to rejoin) leaves the group: the rebalance completes without
+// it instead of waiting for its session to time out.
+func TestCloseDuringJoinLeaves(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		ctx := testCtx(t, 60*time.Second)
+		adm := newTestAdmin(t, tg)
+		topic := newTopic(t, tg, 2)
+		group := uniq("g")
+		a := newTestConsumer(t, tg, groupOpts(group)...)
+		a.Subscribe(topic)
+		pollUntil(t, ctx, nil, func() bool { return len(a.Assignment()) == 2 }, a)
+
+		// b's JoinGroup is held until a rejoins, which a does only when
+		// it polls.
+		b := newTestConsumer(t, tg, groupOpts(group)...)
+		b.Subscribe(topic)
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		_, err := b.Poll(pctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("b's poll during the held join: %v", err)
+		}
+		if b.GroupMetadata().MemberID == "" {
+			t.Fatal("b has no member ID to leave with (no KIP-394 MEMBER_ID_REQUIRED?)")
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = b.Close(cctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("closing b mid-join: %v", err)
+		}
+
+		var d GroupDescription
+		pollUntil(t, ctx, nil, func() bool {
+			ds, err := adm.DescribeGroups(ctx, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d = ds[0]
+			return d.State == "Stable"
+		}, a)
+		if len(d.Members) != 1 || len(a.Assignment()) != 2 {
+			t.Fatalf("after b closed mid-join: %+v, a owns %v", d, a.Assignment())
+		}
+	})
+}

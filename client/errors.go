@@ -5,6 +5,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error is a Kafka protocol error code. Every code has one exported value
@@ -43,13 +44,20 @@ func IsRetriable(err error) bool {
 	return errors.As(err, &ce)
 }
 
-// withMessage attaches the broker's error message to a code, keeping errors.Is.
+// codeErr attaches the broker's error message to a code, keeping errors.Is.
+// Brokers often repeat the code's own name and description (Samsa puts them
+// in front of its detail): only what adds information is kept.
 func codeErr(code int16, msg *string) error {
 	err := ErrorForCode(code)
-	if err == nil || msg == nil || *msg == "" {
+	if err == nil || msg == nil {
 		return err
 	}
-	return fmt.Errorf("%w (%s)", err, *msg)
+	text := err.Error()
+	m := strings.TrimPrefix(strings.TrimPrefix(*msg, text), ": ")
+	if strings.Contains(text, m) {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, m)
 }
 
 // Client-side errors.
@@ -91,3 +99,26 @@ type connError struct {
 
 func (e *connError) Error() string { return "client: broker " + e.addr + ": " + e.err.Error() }
 func (e *connError) Unwrap() error { return e.err }
+
+// TopicError is the failure of one topic in a request that can name several
+// (CreateTopics, DeleteTopics, CreatePartitions, topic configs). Calls naming
+// several topics return one per failed topic, joined with errors.Join, so a
+// caller can tell which topics failed and why; errors.Is still reaches the
+// Kafka error.
+type TopicError struct {
+	Topic string
+	Err   error
+}
+
+func (e *TopicError) Error() string { return "topic " + e.Topic + ": " + e.Err.Error() }
+func (e *TopicError) Unwrap() error { return e.Err }
+
+// GroupError is the failure of one group in a request that can name several
+// (DeleteGroups); see TopicError.
+type GroupError struct {
+	Group string
+	Err   error
+}
+
+func (e *GroupError) Error() string { return "group " + e.Group + ": " + e.Err.Error() }
+func (e *GroupError) Unwrap() error { return e.Err }

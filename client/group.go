@@ -358,11 +358,16 @@ func (g *group) coordErr(err error) {
 }
 
 func (g *group) coordRequest(ctx context.Context, req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
+	return g.coordRequestOn(ctx, kindGroup, req, timeout)
+}
+
+// coordRequestOn is coordRequest on the coordinator's connection of kind.
+func (g *group) coordRequestOn(ctx context.Context, kind connKind, req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
 	id, err := g.coordinator(ctx)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := g.c.cl.requestTimeout(ctx, id, kindGroup, req, timeout)
+	resp, err := g.c.cl.requestTimeout(ctx, id, kind, req, timeout)
 	if err != nil {
 		g.coordErr(err)
 	}
@@ -413,7 +418,7 @@ func (g *group) joinAndSync(ctx context.Context, owned []TopicPartition) ([]Topi
 		p.Name, p.Metadata = a.Name(), metaBytes
 		join.Protocols = append(join.Protocols, p)
 	}
-	resp, err := g.coordRequest(ctx, join, c.cfg.rebalanceTimeout+c.cfg.requestTimeout)
+	resp, err := g.coordRequestOn(ctx, kindJoin, join, c.cfg.rebalanceTimeout+c.cfg.requestTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +469,7 @@ func (g *group) joinAndSync(ctx context.Context, owned []TopicPartition) ([]Topi
 		}
 		sync.GroupAssignment = plan
 	}
-	resp, err = g.coordRequest(ctx, sync, c.cfg.rebalanceTimeout+c.cfg.requestTimeout)
+	resp, err = g.coordRequestOn(ctx, kindJoin, sync, c.cfg.rebalanceTimeout+c.cfg.requestTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -724,7 +729,7 @@ func (g *group) leave(ctx context.Context) error {
 	}
 	g.async.Wait()
 	g.mu.Lock()
-	owned, joined, member, lost := slices.Clone(g.owned), g.joined, g.memberID, g.lost
+	owned, member, lost := slices.Clone(g.owned), g.memberID, g.lost
 	g.joined = false
 	g.mu.Unlock()
 	if len(owned) > 0 {
@@ -735,7 +740,11 @@ func (g *group) leave(ctx context.Context) error {
 		}
 		g.dropOwned(owned)
 	}
-	if joined && member != "" && c.cfg.instanceID == "" {
+	if member != "" && c.cfg.instanceID == "" {
+		// Also when a join was under way (joined is false): the
+		// coordinator knows the member ID it handed out and would
+		// otherwise keep the rebalance waiting for it, or complete it
+		// with this member in, until its session times out.
 		// Static members do not leave: a restart within the session
 		// timeout gets their partitions back without a rebalance.
 		req := kmsg.NewPtrLeaveGroupRequest()

@@ -263,6 +263,48 @@ func (p *Producer) SendSync(ctx context.Context, rec *Record) (RecordMetadata, e
 	}
 }
 
+// PartitionsFor returns topic's partitions from fresh metadata, waiting up
+// to max.block.ms (or until ctx ends) while the topic is being created; with
+// WithAllowAutoTopicCreation the request asks the broker to create a missing
+// topic. Unlike the Java producer's partitionsFor, which waits for an
+// unknown topic to appear, a topic the broker reports as unknown fails at
+// once, with a *TopicError wrapping ErrUnknownTopicOrPartition: a mistyped
+// name should not cost max.block.ms.
+func (p *Producer) PartitionsFor(ctx context.Context, topic string) ([]PartitionInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.maxBlock)
+	defer cancel()
+	p.cl.addTopics(topic)
+	for {
+		if err := p.cl.refresh(ctx, time.Now()); err != nil {
+			return nil, fmt.Errorf("client: PartitionsFor %s: %w", topic, err)
+		}
+		tm := p.cl.meta.Load().topics[topic]
+		var err error
+		switch {
+		case tm == nil:
+			err = ErrUnknownTopicOrPartition
+		case tm.err == nil && len(tm.partitions) > 0:
+			out := make([]PartitionInfo, len(tm.partitions))
+			for i, pm := range tm.partitions {
+				out[i] = PartitionInfo{
+					Partition: int32(i), Leader: pm.leader, LeaderEpoch: pm.leaderEpoch,
+					Replicas: pm.replicas, ISR: pm.isr, Offline: pm.offline, Err: pm.err,
+				}
+			}
+			return out, nil
+		case errors.Is(tm.err, ErrUnknownTopicOrPartition) || !IsRetriable(tm.err):
+			err = tm.err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("client: PartitionsFor: %w", &TopicError{Topic: topic, Err: err})
+		}
+		// Being created (LEADER_NOT_AVAILABLE, or no partitions yet).
+		if err := sleepCtx(ctx, p.cfg.retryBackoff); err != nil {
+			return nil, fmt.Errorf("client: PartitionsFor %s: %w", topic, errors.Join(err, tm.err))
+		}
+	}
+}
+
 // reserve takes size bytes of buffer.memory, waiting up to max.block.ms
 // while it is full.
 func (p *Producer) reserve(ctx context.Context, size int) error {

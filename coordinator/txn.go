@@ -91,7 +91,8 @@ func cmpTP(a, b TopicPartition) int {
 }
 
 type txnEntry struct {
-	meta TxnMeta
+	meta    TxnMeta
+	waiting []addWaiter // AddPartitionsWhenFree calls waiting for the entry
 	// busy: a state write or the marker phase is in flight; requests get
 	// CONCURRENT_TRANSACTIONS until it ends.
 	busy    bool
@@ -142,9 +143,23 @@ func NewTxnCoordinator(cfg TxnConfig, records []Record, now time.Time) *TxnCoord
 	return c
 }
 
-// Unload ends this coordinator: writes still in flight answer
-// NOT_COORDINATOR and nothing more is started.
-func (c *TxnCoordinator) Unload() { c.unloaded = true }
+// Unload ends this coordinator: writes still in flight and waiting adds
+// answer NOT_COORDINATOR and nothing more is started.
+func (c *TxnCoordinator) Unload() {
+	c.unloaded = true
+	for _, e := range c.txns {
+		e.answerWaiting(kerr.NotCoordinator.Code)
+	}
+}
+
+// answerWaiting fails the adds waiting for e.
+func (e *txnEntry) answerWaiting(code int16) {
+	ws := e.waiting
+	e.waiting = nil
+	for _, w := range ws {
+		w.respond(code)
+	}
+}
 
 func encodeTxnKey(id string) []byte {
 	k := kmsg.NewTxnMetadataKey()
@@ -228,11 +243,13 @@ func (c *TxnCoordinator) persist(e *txnEntry, next TxnMeta, ok func(), fail func
 		if err != nil {
 			e.busy = false
 			fail(kerr.NotCoordinator.Code)
+			c.wake(e)
 			return
 		}
 		e.meta = next
 		e.busy = false
 		ok()
+		c.wake(e)
 	})
 }
 
@@ -279,6 +296,7 @@ func (c *TxnCoordinator) InitProducerID(id string, timeoutMs int32, reqPID int64
 			if err != nil || c.unloaded {
 				delete(c.txns, id)
 				fail(kerr.CoordinatorNotAvailable.Code)
+				e.answerWaiting(kerr.CoordinatorNotAvailable.Code)
 				return
 			}
 			next := e.meta
@@ -325,6 +343,7 @@ func (c *TxnCoordinator) InitProducerID(id string, timeoutMs int32, reqPID int64
 			e.busy = false
 			if err != nil || c.unloaded {
 				fail(kerr.CoordinatorNotAvailable.Code)
+				c.wake(e)
 				return
 			}
 			bump(pid, 0)
@@ -370,6 +389,63 @@ func (c *TxnCoordinator) AddPartitions(id string, pid int64, epoch int16, parts 
 		return
 	}
 	c.persist(e, next, func() { respond(0) }, respond)
+}
+
+// addWaiter is an AddPartitionsWhenFree call waiting for its entry.
+type addWaiter struct {
+	pid     int64
+	epoch   int16
+	parts   []TopicPartition
+	respond func(code int16)
+}
+
+// maxWaiting bounds the adds one entry holds; beyond it they are answered
+// CONCURRENT_TRANSACTIONS as usual.
+const maxWaiting = 10000
+
+// AddPartitionsWhenFree is AddPartitions for a partition leader adding a
+// partition on the producer's behalf (KIP-890 part 2). While the entry is
+// busy — most often the previous transaction's markers are still being
+// written, as EndTxn answers before them — the call waits for it rather
+// than being answered CONCURRENT_TRANSACTIONS and retried, and calls that
+// waited together are written as one record: a transaction over many
+// partitions begins with one write, not one per partition.
+func (c *TxnCoordinator) AddPartitionsWhenFree(id string, pid int64, epoch int16, parts []TopicPartition, now time.Time, respond func(code int16)) {
+	c.now = now.UnixMilli()
+	if e := c.txns[id]; !c.unloaded && e != nil && (e.busy || preparing(e.meta.State)) && len(e.waiting) < maxWaiting {
+		e.waiting = append(e.waiting, addWaiter{pid: pid, epoch: epoch, parts: parts, respond: respond})
+		return
+	}
+	c.AddPartitions(id, pid, epoch, parts, now, respond)
+}
+
+// wake runs the adds waiting for e once it is free: those of its current
+// producer and epoch as one AddPartitions, the others (which then fail the
+// producer check) on their own.
+func (c *TxnCoordinator) wake(e *txnEntry) {
+	if c.unloaded || e.busy || preparing(e.meta.State) || len(e.waiting) == 0 {
+		return
+	}
+	ws := e.waiting
+	e.waiting = nil
+	now := time.UnixMilli(c.now)
+	var parts []TopicPartition
+	var same []addWaiter
+	for _, w := range ws {
+		if w.pid == e.meta.ProducerID && w.epoch == e.meta.Epoch {
+			parts = append(parts, w.parts...)
+			same = append(same, w)
+			continue
+		}
+		c.AddPartitions(e.meta.TransactionalID, w.pid, w.epoch, w.parts, now, w.respond)
+	}
+	if len(same) > 0 {
+		c.AddPartitions(e.meta.TransactionalID, e.meta.ProducerID, e.meta.Epoch, parts, now, func(code int16) {
+			for _, w := range same {
+				w.respond(code)
+			}
+		})
+	}
 }
 
 // AddOffsets adds group's __consumer_offsets partition to id's transaction
@@ -491,6 +567,7 @@ func (c *TxnCoordinator) withNextProducerID(e *txnEntry, then func(int64), fail 
 		e.busy = false
 		if err != nil || c.unloaded {
 			fail(kerr.CoordinatorNotAvailable.Code)
+			c.wake(e)
 			return
 		}
 		then(pid)

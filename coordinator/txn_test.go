@@ -418,3 +418,57 @@ func TestTxnCoordinatorEndTxnV2(t *testing.T) {
 		t.Fatalf("fenced producer's abort: %d", c)
 	}
 }
+
+// TestTxnCoordinatorAddWhenFree: adds made on a producer's behalf while the
+// previous transaction's markers are still being written wait for them
+// (instead of CONCURRENT_TRANSACTIONS), and those that waited together are
+// one record; Unload answers whatever still waits.
+func TestTxnCoordinatorAddWhenFree(t *testing.T) {
+	h := newTxnHarness(t, nil)
+	pid, epoch, _ := h.init(t, "t", -1, -1)
+	if c := h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch, []TopicPartition{{"a", 0}}, h.now, r) }); c != 0 {
+		t.Fatal(c)
+	}
+	h.markerErr = errors.New("a leader is down")
+	if _, e, c := h.endV2(t, "t", pid, epoch, true); c != 0 || e != epoch+1 {
+		t.Fatal(c)
+	}
+	epoch++
+	codes := make([]int16, 3)
+	for i := range codes {
+		codes[i] = -1
+		h.c.AddPartitionsWhenFree("t", pid, epoch, []TopicPartition{{"b", int32(i)}}, h.now, func(c int16) { codes[i] = c })
+	}
+	if codes[0] != -1 {
+		t.Fatalf("an add was answered (%d) while the markers are pending", codes[0])
+	}
+	if c := h.call(t, func(r func(int16)) { h.c.AddPartitions("t", pid, epoch, []TopicPartition{{"c", 0}}, h.now, r) }); c != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("a client's AddPartitionsToTxn meanwhile: %d", c)
+	}
+	records := len(h.log)
+	h.markerErr = nil
+	h.now = h.now.Add(2 * time.Second)
+	h.c.Tick(h.now) // markers succeed, the transaction completes, the adds run
+	for i, c := range codes {
+		if c != 0 {
+			t.Fatalf("add %d: %d", i, c)
+		}
+	}
+	if n := len(h.log) - records; n != 2 {
+		t.Fatalf("%d records written (completion + adds), want 2: the waiting adds are one", n)
+	}
+	if m, _ := h.c.Describe("t"); m.State != kmsg.TransactionStateOngoing || len(m.Partitions) != 3 {
+		t.Fatalf("after the adds: %+v", m)
+	}
+
+	h.markerErr = errors.New("down again")
+	if _, _, c := h.endV2(t, "t", pid, epoch, false); c != 0 {
+		t.Fatal(c)
+	}
+	code := int16(-1)
+	h.c.AddPartitionsWhenFree("t", pid, epoch+1, []TopicPartition{{"d", 0}}, h.now, func(c int16) { code = c })
+	h.c.Unload()
+	if code != kerr.NotCoordinator.Code {
+		t.Fatalf("a waiting add at unload: %d", code)
+	}
+}

@@ -27,11 +27,7 @@ func TestTransactionalProducerFranzGo(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			var opts []kgo.Opt
 			if proto == "v1" {
-				v := kversion.Stable()
-				v.SetMaxKeyVersion(int16(kmsg.Produce), 11)
-				v.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
-				v.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
-				opts = append(opts, kgo.MaxVersions(v))
+				opts = append(opts, kgo.MaxVersions(txnV1Versions()))
 			}
 			testTransactionalProducer(t, proto == "v2", opts...)
 		})
@@ -195,6 +191,28 @@ func TestClusterTransactions(t *testing.T) {
 // leaves half way, and one aborted transaction is thrown in): the output
 // holds every input exactly once under read_committed.
 func TestConsumeTransformProduceExactlyOnce(t *testing.T) {
+	for _, proto := range []string{"v2", "v1"} {
+		t.Run(proto, func(t *testing.T) {
+			var opts []kgo.Opt
+			if proto == "v1" {
+				opts = append(opts, kgo.MaxVersions(txnV1Versions()))
+			}
+			testConsumeTransformProduce(t, opts...)
+		})
+	}
+}
+
+// txnV1Versions caps franz-go's request versions below KIP-890 part 2, so
+// it uses AddPartitionsToTxn, AddOffsetsToTxn and EndTxn v4.
+func txnV1Versions() *kversion.Versions {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(int16(kmsg.Produce), 11)
+	v.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
+	v.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
+	return v
+}
+
+func testConsumeTransformProduce(t *testing.T, clientOpts ...kgo.Opt) {
 	b := startBroker(t, "", map[string]string{"transaction.state.log.num.partitions": "3", "offsets.topic.num.partitions": "3",
 		"group.initial.rebalance.delay.ms": "0"})
 	addr := b.Addr()
@@ -216,10 +234,10 @@ func TestConsumeTransformProduceExactlyOnce(t *testing.T) {
 	}
 
 	run := func(name string, limit int, abortOnce bool) int {
-		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("ctp-"+name),
+		sess, err := kgo.NewGroupTransactSession(append(clientOpts, kgo.SeedBrokers(addr), kgo.TransactionalID("ctp-"+name),
 			kgo.ConsumerGroup("ctp"), kgo.ConsumeTopics("ctp-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 			kgo.DefaultProduceTopic("ctp-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.TransactionTimeout(20*time.Second), kgo.SessionTimeout(6*time.Second))
+			kgo.TransactionTimeout(20*time.Second), kgo.SessionTimeout(6*time.Second))...)
 		if err != nil {
 			t.Fatal(err)
 		}

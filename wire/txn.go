@@ -140,7 +140,7 @@ func addPartitionsToTxnBrokers(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) 
 		chans[i] = ch
 		rc.s.b.WithTxnCoordinator(rc, t.TransactionalID, func(c *coordinator.TxnCoordinator, now time.Time) {
 			if !t.VerifyOnly {
-				c.AddPartitions(t.TransactionalID, t.ProducerID, t.ProducerEpoch, parts, now, func(code int16) { ch <- code })
+				c.AddPartitionsWhenFree(t.TransactionalID, t.ProducerID, t.ProducerEpoch, parts, now, func(code int16) { ch <- code })
 				return
 			}
 			code := int16(0)

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samsa-io/samsa/client"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // defaultRequestTimeout bounds admin commands so that an unreachable
@@ -36,27 +35,27 @@ func seedBrokers(cmd *cobra.Command) ([]string, error) {
 	return seeds, nil
 }
 
-// newClient returns a franz-go client for the command's brokers.
-func newClient(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) {
+// clientOptions returns the options every command's client starts from:
+// the --brokers list and the CLI's client.id.
+func clientOptions(cmd *cobra.Command, extra ...client.Option) ([]client.Option, error) {
 	seeds, err := seedBrokers(cmd)
 	if err != nil {
 		return nil, err
 	}
-	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("samsa-cli")}
-	cl, err := kgo.NewClient(append(base, opts...)...)
+	return append([]client.Option{client.WithBrokers(seeds...), client.WithClientID("samsa-cli")}, extra...), nil
+}
+
+// newAdmin returns an admin client for the command's brokers; Close it.
+func newAdmin(cmd *cobra.Command) (*client.Admin, error) {
+	opts, err := clientOptions(cmd)
+	if err != nil {
+		return nil, err
+	}
+	adm, err := client.NewAdmin(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return cl, nil
-}
-
-// newAdmin returns an admin client; close the returned kgo client when done.
-func newAdmin(cmd *cobra.Command) (*kadm.Client, *kgo.Client, error) {
-	cl, err := newClient(cmd)
-	if err != nil {
-		return nil, nil, err
-	}
-	return kadm.NewClient(cl), cl, nil
+	return adm, nil
 }
 
 // addTimeoutFlag registers the per-command request deadline.
@@ -87,13 +86,41 @@ func requestError(cmd *cobra.Command, what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// topicError formats a per-topic broker error as "topic NAME: CODE: text",
-// appending the broker's own message when it adds information.
-func topicError(topic string, err error, msg string) error {
-	if msg != "" && !strings.Contains(err.Error(), msg) {
-		return fmt.Errorf("topic %s: %w: %s", topic, err, msg)
+// failure words a failed client call: a topic's or a group's own error as
+// "topic NAME: CODE: text" (the broker's refusal is what the user needs,
+// not which call carried it), anything else through requestError.
+func failure(cmd *cobra.Command, what string, err error) error {
+	if te, ok := errors.AsType[*client.TopicError](err); ok {
+		return te
 	}
-	return fmt.Errorf("topic %s: %w", topic, err)
+	if ge, ok := errors.AsType[*client.GroupError](err); ok {
+		return ge
+	}
+	return requestError(cmd, what, err)
+}
+
+// byName splits err, one error or an errors.Join of them as the client
+// returns for calls naming several topics or groups, into the errors of
+// type E (*client.TopicError, *client.GroupError) keyed by name, and the
+// rest joined.
+func byName[E error](err error, name func(E) string) (map[string]E, error) {
+	named := make(map[string]E)
+	if err == nil {
+		return named, nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var rest []error
+	for _, e := range errs {
+		if ne, ok := errors.AsType[E](e); ok {
+			named[name(ne)] = ne
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	return named, errors.Join(rest...)
 }
 
 // parseKV splits "k=v" at the first '='; values may contain '=' and ','.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -24,26 +23,25 @@ func newClusterDescribeCmd() *cobra.Command {
 		Short: "List brokers, the controller and under-replicated partitions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
-			md, err := adm.BrokerMetadata(ctx)
+			md, err := adm.DescribeCluster(ctx)
 			if err != nil {
 				return requestError(cmd, "describe cluster", err)
 			}
-			tds, err := adm.ListTopicsWithInternal(ctx)
+			tds, err := adm.DescribeTopics(ctx)
 			if err != nil {
 				return requestError(cmd, "list topics", err)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Cluster: %s\tController: %d\n", md.Cluster, md.Controller)
+			fmt.Fprintf(out, "Cluster: %s\tController: %d\n", md.ClusterID, md.Controller)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "BROKER\tHOST\tPORT\tRACK")
-			sort.Slice(md.Brokers, func(i, j int) bool { return md.Brokers[i].NodeID < md.Brokers[j].NodeID })
 			for _, b := range md.Brokers {
 				rack := ""
 				if b.Rack != nil {
@@ -55,11 +53,11 @@ func newClusterDescribeCmd() *cobra.Command {
 				return err
 			}
 			var under []string
-			for _, td := range tds.Sorted() {
-				for _, p := range td.Partitions.Sorted() {
+			for _, td := range tds {
+				for _, p := range td.Partitions {
 					if len(p.ISR) < len(p.Replicas) || p.Leader < 0 {
 						under = append(under, fmt.Sprintf("\tTopic: %s\tPartition: %d\tLeader: %d\tReplicas: %s\tIsr: %s",
-							td.Topic, p.Partition, p.Leader, joinInt32(p.Replicas), joinInt32(p.ISR)))
+							td.Name, p.Partition, p.Leader, joinInt32(p.Replicas), joinInt32(p.ISR)))
 					}
 				}
 			}

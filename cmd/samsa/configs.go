@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"text/tabwriter"
 
+	"github.com/samsa-io/samsa/client"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func newConfigsCmd() *cobra.Command {
@@ -30,33 +30,25 @@ func newConfigsDescribeCmd() *cobra.Command {
 		Short: "Print a topic's configs as key=value and their source",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
-			rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+			configs, err := adm.DescribeConfigs(ctx, client.ConfigResource{Type: client.ResourceTopic, Name: topic})
 			if err != nil {
-				return requestError(cmd, "describe configs", err)
+				return failure(cmd, "describe configs", err)
 			}
-			rc, err := rcs.On(topic, nil)
-			if err != nil {
-				return topicError(topic, err, "")
-			}
-			if rc.Err != nil {
-				return topicError(topic, rc.Err, rc.ErrMessage)
-			}
-			configs := rc.Configs
-			sort.Slice(configs, func(i, j int) bool { return configs[i].Key < configs[j].Key })
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			for _, c := range configs {
+			for _, name := range slices.Sorted(maps.Keys(configs)) {
+				c := configs[name]
 				if !all && isDefaultSource(c.Source) {
 					continue
 				}
-				fmt.Fprintf(tw, "%s=%s\t%s\n", c.Key, configValue(c), c.Source)
+				fmt.Fprintf(tw, "%s=%s\t%s\n", c.Name, configValue(c), c.Source)
 			}
 			return tw.Flush()
 		},
@@ -86,11 +78,11 @@ func newConfigsAlterCmd() *cobra.Command {
 			if len(ops) == 0 {
 				return errors.New("nothing to alter: give --set or --delete")
 			}
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			if err := alterTopicConfigs(cmd, adm, topic, ops); err != nil {
 				return err
 			}
@@ -106,51 +98,45 @@ func newConfigsAlterCmd() *cobra.Command {
 	return cmd
 }
 
-// isDefaultSource reports whether a config value is one every topic gets
-// implicitly (see nonDefaultConfigs for why static broker configs count).
-func isDefaultSource(s kmsg.ConfigSource) bool {
+// isDefaultSource reports whether a config value (its source as Kafka names
+// it) is one every topic gets implicitly (see nonDefaultConfigs for why
+// static broker configs count).
+func isDefaultSource(s string) bool {
 	switch s {
-	case kmsg.ConfigSourceDefaultConfig, kmsg.ConfigSourceStaticBrokerConfig, kmsg.ConfigSourceUnknown:
+	case "DEFAULT_CONFIG", "STATIC_BROKER_CONFIG", "UNKNOWN":
 		return true
 	}
 	return false
 }
 
 // configOps turns --set/--config k=v and --delete k flags into incremental
-// alter operations; setFlag names the flag for error messages.
-func configOps(set, del []string, setFlag string) ([]kadm.AlterConfig, error) {
-	ops := make([]kadm.AlterConfig, 0, len(set)+len(del))
+// alter operations, a nil value deleting the override; setFlag names the
+// flag for error messages.
+func configOps(set, del []string, setFlag string) (map[string]*string, error) {
+	ops := make(map[string]*string, len(set)+len(del))
 	for _, s := range set {
 		k, v, err := parseKV(s, setFlag)
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
+		ops[k] = &v
 	}
 	for _, k := range del {
 		if k == "" {
 			return nil, errors.New("empty config name to delete")
 		}
-		ops = append(ops, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+		ops[k] = nil
 	}
 	return ops, nil
 }
 
 // alterTopicConfigs applies ops to one topic with IncrementalAlterConfigs,
 // which, unlike the legacy AlterConfigs, leaves other overrides untouched.
-func alterTopicConfigs(cmd *cobra.Command, adm *kadm.Client, topic string, ops []kadm.AlterConfig) error {
+func alterTopicConfigs(cmd *cobra.Command, adm *client.Admin, topic string, ops map[string]*string) error {
 	ctx, cancel := commandContext(cmd)
 	defer cancel()
-	resps, err := adm.AlterTopicConfigs(ctx, ops, topic)
-	if err != nil {
-		return requestError(cmd, "alter configs", err)
-	}
-	r, err := resps.On(topic, nil)
-	if err != nil {
-		return topicError(topic, err, "")
-	}
-	if r.Err != nil {
-		return topicError(topic, r.Err, r.ErrMessage)
+	if err := adm.AlterConfigs(ctx, client.ConfigResource{Type: client.ResourceTopic, Name: topic}, ops); err != nil {
+		return failure(cmd, "alter configs", err)
 	}
 	return nil
 }

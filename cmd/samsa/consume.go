@@ -5,17 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"time"
 
+	"github.com/samsa-io/samsa/client"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // commitOnExitTimeout bounds the final group commit, which must run even
-// after Ctrl-C has cancelled the command context.
+// after Ctrl-C has cancelled the command context, and each other commit.
 const commitOnExitTimeout = 10 * time.Second
+
+// commitInterval is how often a group member commits what it printed
+// (the Java client's auto.commit.interval.ms default).
+const commitInterval = 5 * time.Second
 
 type consumeOptions struct {
 	fromBeginning bool
@@ -73,12 +77,12 @@ func runConsume(cmd *cobra.Command, topic string, o consumeOptions) error {
 		// A group member's partitions and positions come from the group.
 		return errors.New("--group cannot be combined with --offset or --partition")
 	}
-	var iso kgo.IsolationLevel
+	var iso client.IsolationLevel
 	switch o.isolation {
 	case "read_uncommitted":
-		iso = kgo.ReadUncommitted()
+		iso = client.ReadUncommitted
 	case "read_committed":
-		iso = kgo.ReadCommitted()
+		iso = client.ReadCommitted
 	default:
 		return fmt.Errorf("--isolation %q: want read_committed or read_uncommitted", o.isolation)
 	}
@@ -88,92 +92,120 @@ func runConsume(cmd *cobra.Command, topic string, o consumeOptions) error {
 		ctx = context.Background()
 	}
 
-	start := kgo.NewOffset().AtEnd()
-	if o.fromBeginning {
-		start = kgo.NewOffset().AtStart()
-	}
-	if withOffset {
-		start = kgo.NewOffset().At(o.offset)
-	}
-
-	// Check the topic first: franz-go would otherwise wait silently for
-	// a topic that does not exist.
+	// Check the topic first: a consumer would otherwise wait silently
+	// for a topic that does not exist.
 	partitions, err := topicPartitions(ctx, cmd, topic)
 	if err != nil {
 		return err
 	}
-	opts := []kgo.Opt{kgo.FetchIsolationLevel(iso)}
-	switch {
-	case withPartition || withOffset:
-		if withPartition {
-			if int(o.partition) >= partitions {
-				return fmt.Errorf("topic %s: partition %d does not exist (%d partitions)", topic, o.partition, partitions)
-			}
-			partitions = 1
-		}
-		offs := make(map[int32]kgo.Offset, partitions)
-		for p := range int32(partitions) {
-			if withPartition {
-				p = o.partition
-			}
-			offs[p] = start
-		}
-		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}))
-	case o.group != "":
-		// AutoCommitMarks + marking each printed record means a stop at
-		// --max-messages never commits records that were fetched but not
-		// printed.
-		opts = append(opts, kgo.ConsumerGroup(o.group), kgo.ConsumeTopics(topic),
-			kgo.ConsumeResetOffset(start), kgo.AutoCommitMarks())
-	default:
-		opts = append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(start))
+	if withPartition && o.partition >= partitions {
+		return fmt.Errorf("topic %s: partition %d does not exist (%d partitions)", topic, o.partition, partitions)
 	}
-	cl, err := newClient(cmd, opts...)
+	// Where a partition without a position starts: a new group member's
+	// or, after a Seek past the log end (--offset), anyone's. Explicit
+	// --partition/--offset positions start over from the log start then.
+	reset := client.ResetLatest
+	if o.fromBeginning || withOffset || withPartition {
+		reset = client.ResetEarliest
+	}
+	copts := []client.Option{client.WithIsolationLevel(iso), client.WithAutoOffsetReset(reset)}
+	if o.maxMessages > 0 {
+		// Fetch no more than will be printed.
+		copts = append(copts, client.WithMaxPollRecords(min(o.maxMessages, 500)))
+	}
+	var commits *groupCommits
+	if o.group != "" {
+		// Not auto commit, which commits every assigned partition's
+		// position: commit only what was printed, so a stop at
+		// --max-messages never commits records that were fetched but
+		// not printed, nor partitions that printed nothing.
+		commits = &groupCommits{group: o.group, errw: cmd.ErrOrStderr(), printed: map[client.TopicPartition]int64{}, last: time.Now()}
+		copts = append(copts, client.WithGroupID(o.group), client.WithAutoCommit(false), client.WithRebalanceListener(commits))
+	}
+	opts, err := clientOptions(cmd, copts...)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	c, err := client.NewConsumer(opts...)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if err := startConsuming(c, topic, partitions, o, withOffset, withPartition); err != nil {
+		c.Close(expired())
+		return err
+	}
 
-	n, err := consumeLoop(ctx, cmd, cl, o)
-	if o.group != "" {
-		cctx, cancel := context.WithTimeout(context.Background(), commitOnExitTimeout)
-		cerr := cl.CommitMarkedOffsets(cctx)
-		cancel()
-		if cerr != nil && err == nil {
+	n, err := consumeLoop(ctx, cmd, c, o, commits)
+	// The final commit and Close (which leaves the group) must run even
+	// after Ctrl-C has cancelled the command context.
+	cctx, cancel := context.WithTimeout(context.Background(), commitOnExitTimeout)
+	if commits != nil {
+		if cerr := commits.commit(cctx, c, nil); cerr != nil && err == nil {
 			err = fmt.Errorf("group %s: commit: %w", o.group, cerr)
 		}
 	}
+	c.Close(cctx)
+	cancel()
 	// Like kafka-console-consumer; on stderr so stdout stays pure data.
 	fmt.Fprintf(cmd.ErrOrStderr(), "Processed a total of %d messages\n", n)
 	return err
 }
 
+// startConsuming subscribes c (in a group) or assigns it the partitions to
+// read, positioned as the flags say.
+func startConsuming(c *client.Consumer, topic string, partitions int32, o consumeOptions, withOffset, withPartition bool) error {
+	if o.group != "" {
+		return c.Subscribe(topic)
+	}
+	var tps []client.TopicPartition
+	for p := range partitions {
+		if !withPartition || p == o.partition {
+			tps = append(tps, client.TopicPartition{Topic: topic, Partition: p})
+		}
+	}
+	if err := c.Assign(tps...); err != nil {
+		return err
+	}
+	switch {
+	case withOffset:
+		for _, tp := range tps {
+			if err := c.Seek(tp, o.offset); err != nil {
+				return err
+			}
+		}
+	case o.fromBeginning:
+		return c.SeekToBeginning()
+	default:
+		return c.SeekToEnd()
+	}
+	return nil
+}
+
 // topicPartitions returns the topic's partition count or a readable error.
-func topicPartitions(ctx context.Context, cmd *cobra.Command, topic string) (int, error) {
-	cl, err := newClient(cmd)
+func topicPartitions(ctx context.Context, cmd *cobra.Command, topic string) (int32, error) {
+	adm, err := newAdmin(cmd)
 	if err != nil {
 		return 0, err
 	}
-	defer cl.Close()
+	defer adm.Close()
 	mctx, cancel := context.WithTimeout(ctx, defaultRequestTimeout)
 	defer cancel()
-	tds, err := kadm.NewClient(cl).ListTopics(mctx, topic)
+	tds, err := adm.DescribeTopics(mctx, topic)
 	if err != nil {
 		return 0, requestError(cmd, "metadata", err)
 	}
-	td, ok := tds[topic]
 	switch {
-	case !ok:
-		return 0, topicError(topic, kerr.UnknownTopicOrPartition, "")
-	case td.Err != nil:
-		return 0, topicError(topic, td.Err, "")
+	case len(tds) != 1 || tds[0].Name != topic:
+		return 0, &client.TopicError{Topic: topic, Err: client.ErrUnknownTopicOrPartition}
+	case tds[0].Err != nil:
+		return 0, &client.TopicError{Topic: topic, Err: tds[0].Err}
 	}
-	return len(td.Partitions), nil
+	return int32(len(tds[0].Partitions)), nil
 }
 
 // consumeLoop prints records until a stop condition and returns how many
 // it printed. Interruption (ctx done) and idleness are normal exits.
-func consumeLoop(ctx context.Context, cmd *cobra.Command, cl *kgo.Client, o consumeOptions) (int, error) {
+func consumeLoop(ctx context.Context, cmd *cobra.Command, c *client.Consumer, o consumeOptions, commits *groupCommits) (int, error) {
 	w := bufio.NewWriter(cmd.OutOrStdout())
 	defer w.Flush()
 	n := 0
@@ -183,27 +215,15 @@ func consumeLoop(ctx context.Context, cmd *cobra.Command, cl *kgo.Client, o cons
 		if o.idle > 0 {
 			pctx, cancel = context.WithDeadline(ctx, last.Add(o.idle))
 		}
-		// PollRecords caps the batch so --max-messages never prints (or,
-		// in a group, marks) more than asked for.
-		fetches := cl.PollRecords(pctx, o.maxMessages-n)
+		recs, err := c.Poll(pctx)
 		cancel()
-		if fetches.IsClientClosed() {
-			return n, nil
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return n, err
 		}
-		var ferr error
-		fetches.EachError(func(t string, p int32, err error) {
-			var loss *kgo.ErrDataLoss
-			switch {
-			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			case errors.As(err, &loss):
-				// Informational: the client already reset and continues.
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
-			case ferr == nil:
-				ferr = fmt.Errorf("topic %s partition %d: %w", t, p, err)
-			}
-		})
-		got := 0
-		fetches.EachRecord(func(r *kgo.Record) {
+		if o.maxMessages > 0 && len(recs) > o.maxMessages-n {
+			recs = recs[:o.maxMessages-n]
+		}
+		for _, r := range recs {
 			if o.printOffset {
 				fmt.Fprintf(w, "Partition:%d\tOffset:%d\t", r.Partition, r.Offset)
 			}
@@ -213,27 +233,96 @@ func consumeLoop(ctx context.Context, cmd *cobra.Command, cl *kgo.Client, o cons
 			}
 			w.Write(r.Value)
 			w.WriteByte('\n')
-			if o.group != "" {
-				cl.MarkCommitRecords(r)
-			}
-			got++
-		})
-		n += got
+		}
+		n += len(recs)
 		// Flush per poll so piped output appears promptly, not at exit.
 		if err := w.Flush(); err != nil {
 			return n, err
 		}
-		if ferr != nil {
-			return n, ferr
+		if commits != nil {
+			commits.printedAll(recs)
+			commits.maybeCommit(ctx, c)
 		}
 		if ctx.Err() != nil {
 			return n, nil
 		}
-		if got > 0 {
+		if len(recs) > 0 {
 			last = time.Now()
 		} else if o.idle > 0 && time.Since(last) >= o.idle {
 			return n, nil
 		}
 	}
 	return n, nil
+}
+
+// groupCommits is a group member's progress: per partition, the offset
+// after the last printed record. It commits exactly that, every
+// commitInterval, when partitions are revoked (as the RebalanceListener,
+// called on the goroutine that polls, so without locking) and at exit.
+type groupCommits struct {
+	group   string
+	errw    io.Writer
+	printed map[client.TopicPartition]int64
+	last    time.Time
+}
+
+func (g *groupCommits) printedAll(recs []*client.Record) {
+	for _, r := range recs {
+		g.printed[client.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
+	}
+}
+
+// commit commits what was printed on tps (all partitions if nil) and
+// forgets it.
+func (g *groupCommits) commit(ctx context.Context, c *client.Consumer, tps []client.TopicPartition) error {
+	offs := make(map[client.TopicPartition]int64)
+	for tp, o := range g.printed {
+		if tps == nil || slices.Contains(tps, tp) {
+			offs[tp] = o
+		}
+	}
+	if len(offs) == 0 {
+		return nil
+	}
+	g.last = time.Now()
+	if err := c.CommitOffsets(ctx, offs); err != nil {
+		return err
+	}
+	for tp := range offs {
+		delete(g.printed, tp)
+	}
+	return nil
+}
+
+func (g *groupCommits) maybeCommit(ctx context.Context, c *client.Consumer) {
+	if time.Since(g.last) < commitInterval {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitOnExitTimeout)
+	defer cancel()
+	// A failure is retried with the next commit, the final one included.
+	if err := g.commit(cctx, c, nil); err != nil {
+		fmt.Fprintf(g.errw, "warning: group %s: commit: %v\n", g.group, err)
+	}
+}
+
+func (g *groupCommits) OnPartitionsRevoked(ctx context.Context, c *client.Consumer, tps []client.TopicPartition) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitOnExitTimeout)
+	defer cancel()
+	if err := g.commit(cctx, c, tps); err != nil {
+		fmt.Fprintf(g.errw, "warning: group %s: commit before a rebalance: %v\n", g.group, err)
+	}
+	g.OnPartitionsLost(ctx, c, tps) // their new owner commits from here on
+}
+
+func (g *groupCommits) OnPartitionsAssigned(context.Context, *client.Consumer, []client.TopicPartition) {
+}
+
+// OnPartitionsLost forgets the partitions: another member may own them
+// already, and a commit from this one would be rejected or, worse, move
+// the group back.
+func (g *groupCommits) OnPartitionsLost(_ context.Context, _ *client.Consumer, tps []client.TopicPartition) {
+	for _, tp := range tps {
+		delete(g.printed, tp)
+	}
 }

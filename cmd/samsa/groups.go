@@ -1,21 +1,20 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/samsa-io/samsa/client"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { registerCommand(newGroupsCmd) }
@@ -74,29 +73,23 @@ func newGroupsListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
 			listed, err := adm.ListGroups(ctx, filter...)
 			// Some brokers failing still leaves the others' groups
 			// worth printing; the command fails afterwards.
-			var se *kadm.ShardErrors
-			if err != nil && (!errors.As(err, &se) || se.AllFailed) {
+			if err != nil && len(listed) == 0 {
 				return requestError(cmd, "list groups", err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			for _, g := range listed.Sorted() {
-				// Filter here too: a broker that predates the state
-				// filter (KIP-518) ignores it.
-				if len(filter) > 0 && g.State != "" && !slices.Contains(filter, g.State) {
-					continue
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, orDash(g.State), orDash(g.ProtocolType))
+			for _, g := range listed {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", g.GroupID, orDash(g.State), orDash(g.ProtocolType))
 			}
 			if ferr := tw.Flush(); ferr != nil {
 				return ferr
@@ -129,36 +122,35 @@ func newGroupsDescribeCmd() *cobra.Command {
 			case !all && len(args) == 0:
 				return errors.New("no group given (name groups or use --all-groups)")
 			}
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
 			groups := dedupe(args)
-			// Lag describes the groups, fetches their commits and
-			// lists start and end offsets, batching per broker.
-			lags, err := adm.Lag(ctx, groups...)
+			if all {
+				listed, err := adm.ListGroups(ctx)
+				if err != nil {
+					return requestError(cmd, "list groups", err)
+				}
+				groups = nil
+				for _, g := range listed {
+					groups = append(groups, g.GroupID)
+				}
+			}
+			// DescribeGroupLag describes the groups, fetches their
+			// commits and lists the log end offsets.
+			lags, err := adm.DescribeGroupLag(ctx, groups...)
 			if err != nil {
 				return requestError(cmd, "describe groups", err)
-			}
-			if all {
-				groups = make([]string, 0, len(lags))
-				for _, l := range lags.Sorted() {
-					groups = append(groups, l.Group)
-				}
 			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			var errs []error
 			printed := 0
-			for _, g := range groups {
-				l, ok := lags[g]
-				if !ok {
-					errs = append(errs, fmt.Errorf("group %s: missing from the broker's response", g))
-					continue
-				}
+			for _, l := range lags {
 				if err := describedGroupError(l); err != nil {
 					errs = append(errs, err)
 					continue
@@ -179,34 +171,31 @@ func newGroupsDescribeCmd() *cobra.Command {
 	return cmd
 }
 
-// describedGroupError reports a group that could not be described,
-// including one that does not exist: newer brokers answer
-// GROUP_ID_NOT_FOUND, older ones describe it as Dead.
-func describedGroupError(l kadm.DescribedGroupLag) error {
-	if l.DescribeErr != nil {
-		return groupError(l.Group, l.DescribeErr, "")
+// describedGroupError reports a group that could not be described (or its
+// committed offsets fetched), including one that does not exist: newer
+// brokers answer GROUP_ID_NOT_FOUND, older ones describe it as Dead.
+func describedGroupError(l client.GroupLagDescription) error {
+	if l.Err != nil {
+		return &client.GroupError{Group: l.GroupID, Err: l.Err}
 	}
-	if l.State == "Dead" && len(l.Members) == 0 && len(l.Lag.Sorted()) == 0 {
-		return groupError(l.Group, kerr.GroupIDNotFound, "")
-	}
-	if l.FetchErr != nil {
-		return fmt.Errorf("group %s: fetch committed offsets: %w", l.Group, l.FetchErr)
+	if l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0 {
+		return &client.GroupError{Group: l.GroupID, Err: client.ErrGroupIDNotFound}
 	}
 	return nil
 }
 
 // printGroupLag writes one group's summary line and its partition table.
-func printGroupLag(w, errw io.Writer, l kadm.DescribedGroupLag) error {
+func printGroupLag(w, errw io.Writer, l client.GroupLagDescription) error {
 	switch l.State {
 	case "Empty":
 		// Like kafka-consumer-groups, on stderr.
-		fmt.Fprintf(errw, "Consumer group '%s' has no active members.\n", l.Group)
+		fmt.Fprintf(errw, "Consumer group '%s' has no active members.\n", l.GroupID)
 	case "PreparingRebalance", "CompletingRebalance", "Assigning", "Reconciling":
-		fmt.Fprintf(errw, "Warning: consumer group '%s' is rebalancing.\n", l.Group)
+		fmt.Fprintf(errw, "Warning: consumer group '%s' is rebalancing.\n", l.GroupID)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL\tMEMBERS\tCOORDINATOR")
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.Group, orDash(l.State), orDash(l.Protocol),
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.GroupID, orDash(l.State), orDash(l.Protocol),
 		len(l.Members), formatBroker(l.Coordinator))
 	if err := tw.Flush(); err != nil {
 		return err
@@ -216,39 +205,41 @@ func printGroupLag(w, errw io.Writer, l kadm.DescribedGroupLag) error {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID\tHOST\tCLIENT-ID")
 	owning := make(map[string]bool)
-	for _, m := range l.Lag.Sorted() {
-		if m.Member == nil && m.Commit.At < 0 {
-			// kadm also lists partitions of the group's topics that
-			// nobody owns or committed; kafka-consumer-groups does not.
+	for _, tp := range slices.SortedFunc(maps.Keys(l.Lag), compareTP) {
+		m := l.Lag[tp]
+		if m.Member == nil && m.Committed < 0 {
+			// The client also lists partitions of the group's topics
+			// that nobody owns or committed; kafka-consumer-groups
+			// does not.
 			continue
 		}
 		current, end, lag := "-", "-", "-"
-		if m.Commit.At >= 0 {
-			current = strconv.FormatInt(m.Commit.At, 10)
+		if m.Committed >= 0 {
+			current = strconv.FormatInt(m.Committed, 10)
 		}
-		if m.End.Err == nil && m.End.Offset >= 0 {
-			end = strconv.FormatInt(m.End.Offset, 10)
-			// kadm counts an uncommitted partition's lag from the
-			// log start; kafka-consumer-groups shows "-", and so do
+		if m.EndErr == nil && m.End >= 0 {
+			end = strconv.FormatInt(m.End, 10)
+			// The client counts an uncommitted partition's lag from
+			// offset 0; kafka-consumer-groups shows "-", and so do
 			// we. Nor do we clamp: a commit beyond the log end
 			// (e.g. after truncation) should be visible.
-			if m.Commit.At >= 0 {
-				lag = strconv.FormatInt(m.End.Offset-m.Commit.At, 10)
+			if m.Committed >= 0 {
+				lag = strconv.FormatInt(m.End-m.Committed, 10)
 			}
 		}
-		member, host, client := "-", "-", "-"
+		member, host, clientID := "-", "-", "-"
 		if m.Member != nil {
-			member, host, client = m.Member.MemberID, orDash(m.Member.ClientHost), orDash(m.Member.ClientID)
+			member, host, clientID = m.Member.MemberID, orDash(m.Member.ClientHost), orDash(m.Member.ClientID)
 			owning[m.Member.MemberID] = true
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			l.Group, m.Topic, m.Partition, current, end, lag, member, host, client)
+			l.GroupID, tp.Topic, tp.Partition, current, end, lag, member, host, clientID)
 	}
 	// Members without partitions still appear, as in Kafka's output.
 	for _, m := range l.Members {
 		if !owning[m.MemberID] {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%s\t%s\t%s\n",
-				l.Group, m.MemberID, orDash(m.ClientHost), orDash(m.ClientID))
+				l.GroupID, m.MemberID, orDash(m.ClientHost), orDash(m.ClientID))
 		}
 	}
 	return tw.Flush()
@@ -260,34 +251,31 @@ func newGroupsDeleteCmd() *cobra.Command {
 		Short: "Delete groups and their committed offsets (groups must have no members)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
 			groups := dedupe(args)
-			resps, err := adm.DeleteGroups(ctx, groups...)
-			// Per-broker failures are reported per group below.
-			var se *kadm.ShardErrors
-			if err != nil && (!errors.As(err, &se) || se.AllFailed) {
+			// Each group's failure, its coordinator unreachable
+			// included, is reported with the group below.
+			failed, err := byName(adm.DeleteGroups(ctx, groups...), func(e *client.GroupError) string { return e.Group })
+			if err != nil {
 				return requestError(cmd, "delete groups", err)
 			}
 			out := cmd.OutOrStdout()
 			var errs []error
 			for _, g := range groups {
-				r, ok := resps[g]
-				switch {
+				switch e, ok := failed[g]; {
 				case !ok:
-					errs = append(errs, fmt.Errorf("group %s: not deleted: %w", g, shardErrorFor(se, g)))
-				case errors.Is(r.Err, kerr.NonEmptyGroup):
-					errs = append(errs, fmt.Errorf("group %s: %w: it still has active members; stop its consumers first", g, r.Err))
-				case r.Err != nil:
-					errs = append(errs, groupError(g, r.Err, r.ErrMessage))
-				default:
 					fmt.Fprintf(out, "Deleted group %s.\n", g)
+				case errors.Is(e, client.ErrNonEmptyGroup):
+					errs = append(errs, fmt.Errorf("%w: it still has active members; stop its consumers first", e))
+				default:
+					errs = append(errs, e)
 				}
 			}
 			return errors.Join(errs...)
@@ -297,31 +285,9 @@ func newGroupsDeleteCmd() *cobra.Command {
 	return cmd
 }
 
-// shardErrorFor returns the error of the failed request piece that carried
-// group, or a generic one.
-func shardErrorFor(se *kadm.ShardErrors, group string) error {
-	if se != nil {
-		for _, e := range se.Errs {
-			if r, ok := e.Req.(*kmsg.DeleteGroupsRequest); ok && slices.Contains(r.Groups, group) {
-				return e.Err
-			}
-		}
-	}
-	return errors.New("missing from the broker's response")
-}
-
-// groupError formats a per-group broker error as "group NAME: CODE: text",
-// appending the broker's own message when it adds information.
-func groupError(group string, err error, msg string) error {
-	if msg != "" && !strings.Contains(err.Error(), msg) {
-		return fmt.Errorf("group %s: %w: %s", group, err, msg)
-	}
-	return fmt.Errorf("group %s: %w", group, err)
-}
-
 // formatBroker renders a broker the way kafka-consumer-groups prints a
 // coordinator: host:port (id).
-func formatBroker(b kadm.BrokerDetail) string {
+func formatBroker(b client.BrokerInfo) string {
 	if b.Host == "" {
 		return "-"
 	}
@@ -459,11 +425,11 @@ func runResetOffsets(cmd *cobra.Command, group string, o resetOptions) error {
 			return err
 		}
 	}
-	adm, cl, err := newAdmin(cmd)
+	adm, err := newAdmin(cmd)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer adm.Close()
 	ctx, cancel := commandContext(cmd)
 	defer cancel()
 
@@ -474,15 +440,16 @@ func runResetOffsets(cmd *cobra.Command, group string, o resetOptions) error {
 	if err != nil {
 		return requestError(cmd, "describe group", err)
 	}
-	d, ok := described[group]
+	if len(described) != 1 {
+		return fmt.Errorf("group %s: missing from the broker's response", group)
+	}
+	d := described[0]
 	state := d.State
 	switch {
-	case !ok:
-		return fmt.Errorf("group %s: missing from the broker's response", group)
-	case errors.Is(d.Err, kerr.GroupIDNotFound):
+	case errors.Is(d.Err, client.ErrGroupIDNotFound):
 		state = "Dead" // resetting creates the group's offsets
 	case d.Err != nil:
-		return groupError(group, d.Err, d.ErrMessage)
+		return &client.GroupError{Group: group, Err: d.Err}
 	}
 	if state != "Empty" && state != "Dead" {
 		inactive := fmt.Errorf("group %s is %s with %d member(s): offsets can only be reset while the group is inactive; stop its consumers first",
@@ -493,110 +460,101 @@ func runResetOffsets(cmd *cobra.Command, group string, o resetOptions) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", inactive)
 	}
 
-	committed, err := adm.FetchOffsets(ctx, group)
-	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+	committed, err := adm.GroupOffsets(ctx, group)
+	if err != nil {
 		return requestError(cmd, "fetch committed offsets", err)
 	}
-	var errs []error
-	current := make(map[string]map[int32]int64)
-	committed.Each(func(r kadm.OffsetResponse) {
-		if r.Err != nil {
-			errs = append(errs, fmt.Errorf("topic %s partition %d: committed offset: %w", r.Topic, r.Partition, r.Err))
-			return
-		}
-		if r.At < 0 {
-			return
-		}
-		if current[r.Topic] == nil {
-			current[r.Topic] = make(map[int32]int64)
-		}
-		current[r.Topic][r.Partition] = r.At
-	})
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
 	if o.allTopics {
-		if len(current) == 0 {
+		if len(committed) == 0 {
 			return fmt.Errorf("group %s has no committed offsets: nothing to reset with --all-topics (name topics with --topic)", group)
 		}
-		for t, ps := range current {
-			for p := range ps {
-				specs[t] = append(specs[t], p)
-			}
+		for tp := range committed {
+			specs[tp.Topic] = append(specs[tp.Topic], tp.Partition)
 		}
 	}
-	topics := make([]string, 0, len(specs))
-	for t := range specs {
-		topics = append(topics, t)
-	}
-	sort.Strings(topics)
+	topics := slices.Sorted(maps.Keys(specs))
 
-	starts, err := listOffsets(cmd, "list start offsets", topics, func() (kadm.ListedOffsets, error) {
-		return adm.ListStartOffsets(ctx, topics...)
-	})
+	tds, err := adm.DescribeTopics(ctx, topics...)
 	if err != nil {
-		return err
+		return requestError(cmd, "describe topics", err)
 	}
-	ends, err := listOffsets(cmd, "list end offsets", topics, func() (kadm.ListedOffsets, error) {
-		return adm.ListEndOffsets(ctx, topics...)
-	})
-	if err != nil {
-		return err
-	}
-	var afters kadm.ListedOffsets
-	if !datetime.IsZero() {
-		afters, err = listOffsets(cmd, "list offsets by time", topics, func() (kadm.ListedOffsets, error) {
-			return adm.ListOffsetsAfterMilli(ctx, datetime.UnixMilli(), topics...)
-		})
-		if err != nil {
-			return err
+	counts := make(map[string]int32, len(tds))
+	for _, td := range tds {
+		if td.Err == nil {
+			counts[td.Name] = int32(len(td.Partitions))
 		}
 	}
-
-	var plan []plannedOffset
+	var errs []error
+	var tps []client.TopicPartition
 	for _, t := range topics {
+		n, ok := counts[t]
+		if !ok {
+			errs = append(errs, &client.TopicError{Topic: t, Err: topicErr(tds, t)})
+			continue
+		}
 		ps := specs[t]
 		if ps == nil {
-			for p := range ends[t] {
+			for p := range n {
 				ps = append(ps, p)
 			}
 		}
 		slices.Sort(ps)
 		for _, p := range slices.Compact(ps) {
-			start, okStart := starts[t][p]
-			end, okEnd := ends[t][p]
-			if !okStart || !okEnd {
-				errs = append(errs, fmt.Errorf("topic %s: partition %d does not exist (%d partitions)", t, p, len(ends[t])))
+			if p >= n {
+				errs = append(errs, fmt.Errorf("topic %s: partition %d does not exist (%d partitions)", t, p, n))
 				continue
 			}
-			cur, hasCur := current[t][p]
-			if !hasCur {
-				cur = -1
-			}
-			var want int64
-			switch {
-			case o.toEarliest:
-				want = start.Offset
-			case o.toLatest:
-				want = end.Offset
-			case cmd.Flags().Changed("to-offset"):
-				want = o.toOffset
-			case cmd.Flags().Changed("shift-by"):
-				if !hasCur {
-					errs = append(errs, fmt.Errorf("topic %s partition %d: group %s has no committed offset to shift", t, p, group))
-					continue
-				}
-				want = cur + o.shiftBy
-			default: // --to-datetime
-				at, ok := afters[t][p]
-				want = end.Offset // no record at or after the time
-				if ok && at.Offset >= 0 {
-					want = at.Offset
-				}
-			}
-			next := clampOffset(cmd.ErrOrStderr(), t, p, want, start.Offset, end.Offset)
-			plan = append(plan, plannedOffset{topic: t, partition: p, current: cur, next: next})
+			tps = append(tps, client.TopicPartition{Topic: t, Partition: p})
 		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	starts, err := adm.ListOffsets(ctx, client.OffsetEarliest, tps...)
+	if err != nil {
+		return requestError(cmd, "list start offsets", err)
+	}
+	ends, err := adm.ListOffsets(ctx, client.OffsetLatest, tps...)
+	if err != nil {
+		return requestError(cmd, "list end offsets", err)
+	}
+	var afters map[client.TopicPartition]int64
+	if !datetime.IsZero() {
+		if afters, err = adm.ListOffsets(ctx, datetime.UnixMilli(), tps...); err != nil {
+			return requestError(cmd, "list offsets by time", err)
+		}
+	}
+
+	var plan []plannedOffset
+	for _, tp := range tps {
+		start, end := starts[tp], ends[tp]
+		cur, hasCur := committed[tp]
+		if !hasCur {
+			cur = -1
+		}
+		var want int64
+		switch {
+		case o.toEarliest:
+			want = start
+		case o.toLatest:
+			want = end
+		case cmd.Flags().Changed("to-offset"):
+			want = o.toOffset
+		case cmd.Flags().Changed("shift-by"):
+			if !hasCur {
+				errs = append(errs, fmt.Errorf("topic %s partition %d: group %s has no committed offset to shift", tp.Topic, tp.Partition, group))
+				continue
+			}
+			want = cur + o.shiftBy
+		default: // --to-datetime
+			want = end // no record at or after the time
+			if at, ok := afters[tp]; ok && at >= 0 {
+				want = at
+			}
+		}
+		next := clampOffset(cmd.ErrOrStderr(), tp.Topic, tp.Partition, want, start, end)
+		plan = append(plan, plannedOffset{topic: tp.Topic, partition: tp.Partition, current: cur, next: next})
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -619,54 +577,30 @@ func runResetOffsets(cmd *cobra.Command, group string, o resetOptions) error {
 		return nil
 	}
 
-	offs := make(kadm.Offsets)
+	offs := make(map[client.TopicPartition]int64, len(plan))
 	for _, po := range plan {
-		offs.Add(kadm.Offset{Topic: po.topic, Partition: po.partition, At: po.next, LeaderEpoch: -1})
+		offs[client.TopicPartition{Topic: po.topic, Partition: po.partition}] = po.next
 	}
-	resps, err := adm.CommitOffsets(ctx, group, offs)
-	if err != nil {
-		return requestError(cmd, "commit offsets", err)
-	}
-	for _, r := range resps.Sorted() {
-		if r.Err != nil {
-			errs = append(errs, fmt.Errorf("group %s: topic %s partition %d: commit: %w", group, r.Topic, r.Partition, r.Err))
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if err := adm.CommitGroupOffsets(ctx, group, offs); err != nil {
+		return requestError(cmd, fmt.Sprintf("group %s: commit", group), err)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "Committed %d offset(s) for group %s.\n", len(plan), group)
 	return nil
 }
 
-// listOffsets runs one of kadm's ListXOffsets and turns missing topics and
-// per-partition failures into errors.
-func listOffsets(cmd *cobra.Command, what string, topics []string, list func() (kadm.ListedOffsets, error)) (kadm.ListedOffsets, error) {
-	listed, err := list()
-	if err != nil {
-		return nil, requestError(cmd, what, err)
-	}
-	var errs []error
-	for _, t := range topics {
-		ps, ok := listed[t]
-		if !ok {
-			errs = append(errs, topicError(t, kerr.UnknownTopicOrPartition, ""))
-			continue
-		}
-		if bad, ok := ps[-1]; ok && bad.Err != nil {
-			errs = append(errs, topicError(t, bad.Err, ""))
-			continue
-		}
-		for _, lo := range ps {
-			if lo.Err != nil {
-				errs = append(errs, fmt.Errorf("topic %s partition %d: %s: %w", t, lo.Partition, what, lo.Err))
-			}
+// topicErr is why topic is missing from a DescribeTopics answer.
+func topicErr(tds []client.TopicDescription, topic string) error {
+	for _, td := range tds {
+		if td.Name == topic && td.Err != nil {
+			return td.Err
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return listed, nil
+	return client.ErrUnknownTopicOrPartition
+}
+
+// compareTP orders partitions by topic, then number.
+func compareTP(a, b client.TopicPartition) int {
+	return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 }
 
 // clampOffset keeps a requested offset inside [start, end], warning like

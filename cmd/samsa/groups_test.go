@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samsa-io/samsa/client"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // describeRows returns the partition rows of a single-group describe,
@@ -177,23 +177,26 @@ func TestGroupsActiveMember(t *testing.T) {
 	mustSamsa(t, b, "1\n2\n3\n", "produce", "jobs", "--partition", "0")
 	mustSamsa(t, b, "a\n", "produce", "jobs", "--partition", "1")
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(b, ",")...), kgo.ClientID("tester"),
-		kgo.ConsumerGroup("live"), kgo.ConsumeTopics("jobs"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.DisableAutoCommit())
+	cl, err := client.NewConsumer(client.WithBrokers(strings.Split(b, ",")...), client.WithClientID("tester"),
+		client.WithGroupID("live"), client.WithAssignors(client.CooperativeStickyAssignor()),
+		client.WithAutoOffsetReset(client.ResetEarliest), client.WithAutoCommit(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	defer cl.Close(ctx)
+	if err := cl.Subscribe("jobs"); err != nil {
+		t.Fatal(err)
+	}
 	for n := 0; n < 4; {
-		fs := cl.PollFetches(ctx)
-		if err := fs.Err0(); err != nil {
+		recs, err := cl.Poll(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		n += fs.NumRecords()
+		n += len(recs)
 	}
-	member, _ := cl.GroupMetadata()
+	member := cl.GroupMetadata().MemberID
 
 	// The group may still be settling; wait for the assignment to show.
 	var rows string
@@ -219,7 +222,7 @@ func TestGroupsActiveMember(t *testing.T) {
 		t.Fatalf("describe summary:\n%s", out)
 	}
 
-	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+	if err := cl.CommitSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rows = describeRows(t, b, "live")
@@ -246,13 +249,26 @@ func TestGroupsActiveMember(t *testing.T) {
 		t.Fatalf("delete of active group: %v", err)
 	}
 
-	cl.Close() // leaves the group
+	if err := cl.Close(ctx); err != nil { // leaves the group
+		t.Fatal(err)
+	}
 	mustSamsa(t, b, "", "groups", "reset-offsets", "live", "--topic", "jobs", "--to-earliest", "--execute")
 	if got, want := describeRows(t, b, "live"), "jobs 0 0 3 3 - - -\njobs 1 0 1 1 - - -\n"; got != want {
 		t.Fatalf("after reset:\n%s", got)
 	}
 	if out := mustSamsa(t, b, "", "groups", "delete", "live"); out != "Deleted group live.\n" {
 		t.Fatalf("delete: %q", out)
+	}
+}
+
+// consume --group commits the partitions it printed from, not every
+// partition it was assigned, as describe shows.
+func TestConsumeGroupCommitsOnlyPrintedPartitions(t *testing.T) {
+	b := newCluster(t, kfake.SeedTopics(2, "jobs"))
+	mustSamsa(t, b, "a\nb\n", "produce", "jobs", "--partition", "0")
+	mustSamsa(t, b, "", "consume", "jobs", "--group", "g", "--from-beginning", "--max-messages", "2")
+	if got, want := describeRows(t, b, "g"), "jobs 0 2 2 0 - - -\n"; got != want {
+		t.Fatalf("describe after consuming partition 0 only:\n%s\nwant:\n%s", got, want)
 	}
 }
 

@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/samsa-io/samsa/bench"
+	"github.com/samsa-io/samsa/client"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // maxReportedProduceErrors caps per-record error lines: when a broker is
@@ -25,6 +24,10 @@ const maxReportedProduceErrors = 5
 // flushOnInterruptTimeout bounds the final flush after Ctrl-C: the user
 // asked to stop, so we deliver what was typed but do not wait forever.
 const flushOnInterruptTimeout = 5 * time.Second
+
+// forever stands for --timeout 0: the client has no "no limit" setting,
+// and a century is as good as one.
+const forever = 100 * 365 * 24 * time.Hour
 
 func newProduceCmd() *cobra.Command {
 	var (
@@ -43,58 +46,74 @@ func newProduceCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
-			ackOpts, err := bench.AcksOpts(acks)
+			ack, err := parseAcks(acks)
 			if err != nil {
 				return err
 			}
-			comp, err := bench.CompressionOpt(compression)
+			codec, err := parseCompression(compression)
 			if err != nil {
 				return err
 			}
-			var hdrs []kgo.RecordHeader
+			var hdrs []client.Header
 			for _, h := range headers {
 				k, v, err := parseKV(h, "header")
 				if err != nil {
 					return err
 				}
-				hdrs = append(hdrs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+				hdrs = append(hdrs, client.Header{Key: k, Value: []byte(v)})
 			}
 			manual := cmd.Flags().Changed("partition")
 			if manual && partition < 0 {
 				return fmt.Errorf("--partition %d: must not be negative", partition)
 			}
 
-			opts := append([]kgo.Opt{kgo.DefaultProduceTopic(topic), comp}, ackOpts...)
-			if timeout > 0 {
-				// Without a delivery timeout franz-go retries forever, so
-				// an unreachable cluster would hang the final flush.
-				opts = append(opts, kgo.RecordDeliveryTimeout(timeout))
+			// Like the Java producer, ask brokers to auto-create the
+			// topic, so clusters with auto.create.topics.enable work.
+			popts := []client.Option{client.WithAcks(ack), client.WithCompression(codec), client.WithAllowAutoTopicCreation()}
+			// --timeout bounds delivery and also the waits for metadata
+			// and buffer space, so an unreachable cluster fails within it.
+			deadline := timeout
+			if deadline <= 0 {
+				deadline = forever
 			}
+			popts = append(popts, client.WithDeliveryTimeout(deadline), client.WithMaxBlock(deadline))
 			if manual {
-				opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+				popts = append(popts, client.WithPartitioner(client.ManualPartitioner()))
 			}
-			cl, err := newClient(cmd, opts...)
+			opts, err := clientOptions(cmd, popts...)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			p, err := client.NewProducer(opts...)
+			if err != nil {
+				return fmt.Errorf("client: %w", err)
+			}
+			// Closed after the flush below: what is left by then has
+			// been given up on, so Close need not wait.
+			defer p.Close(expired())
 
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			if err := checkProduceTopic(ctx, cmd, cl, topic, manual, partition); err != nil {
+			if err := checkProduceTopic(ctx, cmd, p, topic, manual, partition); err != nil {
 				return err
 			}
 			stderr := cmd.ErrOrStderr()
-			var failed atomic.Int64
-			promise := func(r *kgo.Record, err error) {
-				if err == nil {
-					return
-				}
-				// Promises run serially, so these writes do not interleave.
+			var (
+				failed   atomic.Int64
+				reportMu sync.Mutex // Send errors and callbacks report from different goroutines
+			)
+			report := func(err error) {
 				if failed.Add(1) <= maxReportedProduceErrors {
-					fmt.Fprintf(stderr, "produce to %s: %v\n", r.Topic, err)
+					reportMu.Lock()
+					fmt.Fprintf(stderr, "produce to %s: %v\n", topic, err)
+					reportMu.Unlock()
+				}
+			}
+			callback := func(_ client.RecordMetadata, err error) {
+				if err != nil {
+					report(err)
 				}
 			}
 
@@ -114,7 +133,7 @@ func newProduceCmd() *cobra.Command {
 					if !ok {
 						break loop
 					}
-					r := &kgo.Record{Value: line, Headers: hdrs}
+					r := &client.Record{Topic: topic, Value: line, Headers: hdrs}
 					if keySep != "" {
 						k, v, found := bytes.Cut(line, []byte(keySep))
 						if !found {
@@ -126,7 +145,13 @@ func newProduceCmd() *cobra.Command {
 					if manual {
 						r.Partition = partition
 					}
-					cl.Produce(ctx, r, promise)
+					if err := p.Send(ctx, r, callback); err != nil {
+						if ctx.Err() != nil {
+							interrupted = true
+							break loop
+						}
+						report(err)
+					}
 					sent++
 				case <-ctx.Done():
 					interrupted = true
@@ -140,7 +165,7 @@ func newProduceCmd() *cobra.Command {
 				fctx, cancel = context.WithTimeout(context.Background(), flushOnInterruptTimeout)
 				defer cancel()
 			}
-			if err := cl.Flush(fctx); err != nil {
+			if err := p.Flush(fctx); err != nil {
 				return fmt.Errorf("flush: %w", err)
 			}
 			if n := failed.Load(); n > 0 {
@@ -171,40 +196,59 @@ func newProduceCmd() *cobra.Command {
 	return cmd
 }
 
-// checkProduceTopic fails fast on a topic that does not exist: franz-go
-// would otherwise retry metadata for up to ~20 s per record before giving
-// up. Like the Java producer it asks the broker to auto-create the topic,
-// so clusters with auto.create.topics.enable keep working.
-func checkProduceTopic(ctx context.Context, cmd *cobra.Command, cl *kgo.Client, topic string, manual bool, partition int32) error {
+// checkProduceTopic fails fast on a topic that does not exist, which the
+// producer would otherwise wait for up to --timeout per record. The
+// metadata request asks the broker to auto-create the topic, so clusters
+// with auto.create.topics.enable keep working.
+func checkProduceTopic(ctx context.Context, cmd *cobra.Command, p *client.Producer, topic string, manual bool, partition int32) error {
 	mctx, cancel := context.WithTimeout(ctx, defaultRequestTimeout)
 	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	req.AllowAutoTopicCreation = true
-	resp, err := req.RequestWith(mctx, cl)
+	parts, err := p.PartitionsFor(mctx, topic)
 	if err != nil {
-		return requestError(cmd, "metadata", err)
+		return failure(cmd, "metadata", err)
 	}
-	for _, t := range resp.Topics {
-		if t.Topic == nil || *t.Topic != topic {
-			continue
-		}
-		err := kerr.ErrorForCode(t.ErrorCode)
-		// UNKNOWN_TOPIC_OR_PARTITION after an auto-create request means
-		// the topic is really absent (kerr calls it retriable because it
-		// can be transient during creation). Other retriable errors, such
-		// as LEADER_NOT_AVAILABLE while auto-creating, are left to the
-		// client's retries.
-		if err != nil && (errors.Is(err, kerr.UnknownTopicOrPartition) || !kerr.IsRetriable(err)) {
-			return topicError(topic, err, "")
-		}
-		if err == nil && manual && len(t.Partitions) > 0 && int(partition) >= len(t.Partitions) {
-			return fmt.Errorf("topic %s: partition %d does not exist (%d partitions)", topic, partition, len(t.Partitions))
-		}
+	if manual && int(partition) >= len(parts) {
+		return fmt.Errorf("topic %s: partition %d does not exist (%d partitions)", topic, partition, len(parts))
 	}
 	return nil
+}
+
+// parseAcks reads --acks: 0, 1 or all (-1 is an alias, as in Kafka).
+func parseAcks(mode string) (client.Acks, error) {
+	switch strings.ToLower(strings.TrimSpace(mode)) {
+	case "0":
+		return client.AcksNone, nil
+	case "1":
+		return client.AcksLeader, nil
+	case "all", "-1":
+		return client.AcksAll, nil
+	}
+	return 0, fmt.Errorf("acks %q: want 0, 1 or all", mode)
+}
+
+// parseCompression reads --compression.
+func parseCompression(name string) (client.Compression, error) {
+	switch strings.ToLower(name) {
+	case "", "none":
+		return client.CompressionNone, nil
+	case "gzip":
+		return client.CompressionGzip, nil
+	case "snappy":
+		return client.CompressionSnappy, nil
+	case "lz4":
+		return client.CompressionLZ4, nil
+	case "zstd":
+		return client.CompressionZstd, nil
+	}
+	return 0, fmt.Errorf("compression %q: want none, gzip, snappy, lz4 or zstd", name)
+}
+
+// expired returns a context that has already ended, for a Close that must
+// not wait.
+func expired() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }
 
 // readLines streams stdin lines (without the trailing \n or \r\n) from a

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/samsa-io/samsa/client"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func newTopicsCmd() *cobra.Command {
@@ -48,39 +47,42 @@ func newTopicsCreateCmd() *cobra.Command {
 			if replication == 0 || replication < -1 {
 				return fmt.Errorf("--replication-factor %d: want a positive count or -1 for the broker default", replication)
 			}
-			cfg := make(map[string]*string, len(configs))
+			cfg := make(map[string]string, len(configs))
 			for _, s := range configs {
 				k, v, err := parseKV(s, "config")
 				if err != nil {
 					return err
 				}
-				cfg[k] = kadm.StringPtr(v)
+				cfg[k] = v
 			}
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
-			resps, err := adm.CreateTopics(ctx, partitions, replication, cfg, args...)
+			specs := make([]client.TopicSpec, len(args))
+			for i, t := range args {
+				specs[i] = client.TopicSpec{Name: t, Partitions: partitions, ReplicationFactor: replication, Configs: cfg}
+			}
+			// The client also waits for the new partitions' leaders,
+			// so a script can produce right after this command.
+			failed, err := byName(adm.CreateTopics(ctx, specs...), topicName)
 			if err != nil {
 				return requestError(cmd, "create topics", err)
 			}
 			out := cmd.OutOrStdout()
 			var errs []error
 			for _, t := range args {
-				r, ok := resps[t]
-				switch {
+				switch e, ok := failed[t]; {
 				case !ok:
-					errs = append(errs, fmt.Errorf("topic %s: missing from the broker's response", t))
-				case r.Err == nil:
 					fmt.Fprintf(out, "Created topic %s.\n", t)
-				case ifNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists):
+				case ifNotExists && errors.Is(e, client.ErrTopicAlreadyExists):
 					// Idempotent create for scripts: existing is success.
 				default:
-					errs = append(errs, topicError(t, r.Err, r.ErrMessage))
+					errs = append(errs, e)
 				}
 			}
 			return errors.Join(errs...)
@@ -104,28 +106,25 @@ func newTopicsListCmd() *cobra.Command {
 		Short: "List topics and their partition counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
-			var tds kadm.TopicDetails
-			if internal {
-				tds, err = adm.ListTopicsWithInternal(ctx)
-			} else {
-				tds, err = adm.ListTopics(ctx)
-			}
+			tds, err := adm.DescribeTopics(ctx)
 			if err != nil {
 				return requestError(cmd, "list topics", err)
 			}
 			// No header: the first column stays a plain list of names
 			// for scripts (awk '{print $1}').
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			for _, td := range tds.Sorted() {
-				fmt.Fprintf(tw, "%s\t%d\n", td.Topic, len(td.Partitions))
+			for _, td := range tds {
+				if internal || !td.Internal {
+					fmt.Fprintf(tw, "%s\t%d\n", td.Name, len(td.Partitions))
+				}
 			}
 			return tw.Flush()
 		},
@@ -140,48 +139,50 @@ func newTopicsDescribeCmd() *cobra.Command {
 		Use:   "describe [NAME...]",
 		Short: "Describe topics (all non-internal topics when no name is given)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
-			tds, err := adm.ListTopics(ctx, args...)
+			described, err := adm.DescribeTopics(ctx, args...)
 			if err != nil {
 				return requestError(cmd, "describe topics", err)
 			}
-			names := args
-			if len(names) == 0 {
-				names = tds.Names()
+			tds := make(map[string]client.TopicDescription, len(described))
+			var names []string
+			for _, td := range described {
+				tds[td.Name] = td
+				if !td.Internal {
+					names = append(names, td.Name)
+				}
+			}
+			if len(args) > 0 {
+				names = args
 			}
 			var errs []error
-			var found []string
+			out := cmd.OutOrStdout()
 			for _, t := range names {
 				td, ok := tds[t]
 				switch {
 				case !ok:
-					errs = append(errs, topicError(t, kerr.UnknownTopicOrPartition, ""))
+					errs = append(errs, &client.TopicError{Topic: t, Err: client.ErrUnknownTopicOrPartition})
+					continue
 				case td.Err != nil:
-					errs = append(errs, topicError(t, td.Err, ""))
-				default:
-					found = append(found, t)
+					errs = append(errs, &client.TopicError{Topic: t, Err: td.Err})
+					continue
 				}
-			}
-			var rcs kadm.ResourceConfigs
-			if len(found) > 0 {
-				if rcs, err = adm.DescribeTopicConfigs(ctx, found...); err != nil {
-					return requestError(cmd, "describe topic configs", err)
+				configs, err := adm.DescribeConfigs(ctx, client.ConfigResource{Type: client.ResourceTopic, Name: t})
+				if err != nil {
+					te, ok := errors.AsType[*client.TopicError](err)
+					if !ok {
+						return requestError(cmd, "describe topic configs", err)
+					}
+					errs = append(errs, te)
 				}
-			}
-			out := cmd.OutOrStdout()
-			for _, t := range found {
-				rc, _ := rcs.On(t, nil)
-				if rc.Err != nil {
-					errs = append(errs, topicError(t, rc.Err, rc.ErrMessage))
-				}
-				printTopicDescription(out, tds[t], rc.Configs)
+				printTopicDescription(out, td, configs)
 			}
 			return errors.Join(errs...)
 		},
@@ -192,23 +193,23 @@ func newTopicsDescribeCmd() *cobra.Command {
 
 // printTopicDescription writes the kafka-topics --describe layout so that
 // output (and habits) carry over from Apache Kafka tooling.
-func printTopicDescription(w io.Writer, td kadm.TopicDetail, configs []kadm.Config) {
-	parts := td.Partitions.Sorted()
+func printTopicDescription(w io.Writer, td client.TopicDescription, configs map[string]client.ConfigEntry) {
+	parts := td.Partitions
 	rf := 0
 	for _, p := range parts {
 		rf = max(rf, len(p.Replicas))
 	}
 	fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-		td.Topic, formatTopicID(td.ID), len(parts), rf, nonDefaultConfigs(configs))
+		td.Name, formatTopicID(td.ID), len(parts), rf, nonDefaultConfigs(configs))
 	for _, p := range parts {
 		leader := "none"
 		if p.Leader >= 0 {
 			leader = strconv.Itoa(int(p.Leader))
 		}
 		fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s",
-			td.Topic, p.Partition, leader, joinInt32(p.Replicas), joinInt32(p.ISR))
-		if len(p.OfflineReplicas) > 0 {
-			fmt.Fprintf(w, "\tOffline: %s", joinInt32(p.OfflineReplicas))
+			td.Name, p.Partition, leader, joinInt32(p.Replicas), joinInt32(p.ISR))
+		if len(p.Offline) > 0 {
+			fmt.Fprintf(w, "\tOffline: %s", joinInt32(p.Offline))
 		}
 		if p.Err != nil {
 			fmt.Fprintf(w, "\tError: %v", p.Err)
@@ -219,30 +220,33 @@ func printTopicDescription(w io.Writer, td kadm.TopicDetail, configs []kadm.Conf
 
 // formatTopicID renders a topic ID the way Kafka prints a Uuid (URL-safe
 // base64 without padding), so IDs can be compared with kafka-topics output.
-func formatTopicID(id kadm.TopicID) string {
+func formatTopicID(id [16]byte) string {
 	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 // nonDefaultConfigs lists the configs that differ from what a topic gets
 // implicitly. Static broker configs count as defaults: they are the same
 // for every topic and would only add noise to each header line.
-func nonDefaultConfigs(configs []kadm.Config) string {
+func nonDefaultConfigs(configs map[string]client.ConfigEntry) string {
 	var kvs []string
 	for _, c := range configs {
 		if isDefaultSource(c.Source) {
 			continue
 		}
-		kvs = append(kvs, c.Key+"="+configValue(c))
+		kvs = append(kvs, c.Name+"="+configValue(c))
 	}
 	sort.Strings(kvs)
 	return strings.Join(kvs, ",")
 }
 
-func configValue(c kadm.Config) string {
-	if c.Sensitive {
+func configValue(c client.ConfigEntry) string {
+	switch {
+	case c.Sensitive:
 		return "<sensitive>"
+	case c.Value == nil:
+		return ""
 	}
-	return c.MaybeValue()
+	return *c.Value
 }
 
 func joinInt32(xs []int32) string {
@@ -276,28 +280,20 @@ func newTopicsAlterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
 			out := cmd.OutOrStdout()
 			if setPartitions {
-				// UpdatePartitions takes the final count, which is what
+				// CreatePartitions takes the final count, which is what
 				// users think in ("make it 12"), not a delta.
-				resps, err := adm.UpdatePartitions(ctx, partitions, topic)
-				if err != nil {
-					return requestError(cmd, "create partitions", err)
-				}
-				r, err := resps.On(topic, nil)
-				if err != nil {
-					return topicError(topic, err, "")
-				}
-				if r.Err != nil {
-					return topicError(topic, r.Err, r.ErrMessage)
+				if err := adm.CreatePartitions(ctx, topic, int32(partitions)); err != nil {
+					return failure(cmd, "create partitions", err)
 				}
 				fmt.Fprintf(out, "Topic %s now has %d partitions.\n", topic, partitions)
 			}
@@ -324,28 +320,24 @@ func newTopicsDeleteCmd() *cobra.Command {
 		Short: "Delete topics",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 
-			resps, err := adm.DeleteTopics(ctx, args...)
+			failed, err := byName(adm.DeleteTopics(ctx, args...), topicName)
 			if err != nil {
 				return requestError(cmd, "delete topics", err)
 			}
 			out := cmd.OutOrStdout()
 			var errs []error
 			for _, t := range args {
-				r, ok := resps[t]
-				switch {
-				case !ok:
-					errs = append(errs, fmt.Errorf("topic %s: missing from the broker's response", t))
-				case r.Err != nil:
-					errs = append(errs, topicError(t, r.Err, r.ErrMessage))
-				default:
+				if e, ok := failed[t]; ok {
+					errs = append(errs, e)
+				} else {
 					fmt.Fprintf(out, "Deleted topic %s.\n", t)
 				}
 			}
@@ -355,3 +347,6 @@ func newTopicsDeleteCmd() *cobra.Command {
 	addTimeoutFlag(cmd)
 	return cmd
 }
+
+// topicName keys byName's split of per-topic errors.
+func topicName(e *client.TopicError) string { return e.Topic }

@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/samsa-io/samsa/client"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 func init() { registerCommand(newTransactionsCmd) }
@@ -27,21 +26,21 @@ func newTransactionsListCmd() *cobra.Command {
 		Short: "List transactional IDs, their producer ID and state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
-			lt, err := adm.ListTransactions(ctx, nil, states)
+			lt, err := adm.ListTransactions(ctx, client.TransactionFilter{States: states})
 			if err != nil {
 				return requestError(cmd, "list transactions", err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TRANSACTIONAL-ID\tCOORDINATOR\tPRODUCER-ID\tSTATE")
-			for _, t := range lt.Sorted() {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", t.TxnID, t.Coordinator, t.ProducerID, t.State)
+			for _, t := range lt {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", t.TransactionalID, t.Coordinator, t.ProducerID, t.State)
 			}
 			return tw.Flush()
 		},
@@ -58,11 +57,11 @@ func newTransactionsDescribeCmd() *cobra.Command {
 		Short: "Describe transactional IDs and their open transactions",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, ids []string) error {
-			adm, cl, err := newAdmin(cmd)
+			adm, err := newAdmin(cmd)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer adm.Close()
 			ctx, cancel := commandContext(cmd)
 			defer cancel()
 			dt, err := adm.DescribeTransactions(ctx, ids...)
@@ -72,18 +71,17 @@ func newTransactionsDescribeCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TRANSACTIONAL-ID\tCOORDINATOR\tPRODUCER-ID\tEPOCH\tSTATE\tTIMEOUT-MS\tDURATION-MS\tPARTITIONS")
 			var errs []string
-			for _, id := range ids {
-				d, ok := dt[id]
-				if !ok || d.Err != nil {
-					errs = append(errs, fmt.Sprintf("%s: %v", id, d.Err))
+			for _, d := range dt {
+				if d.Err != nil {
+					errs = append(errs, fmt.Sprintf("%s: %v", d.TransactionalID, d.Err))
 					continue
 				}
 				dur := "-"
-				if d.StartTimestamp > 0 {
-					dur = fmt.Sprint(time.Since(time.UnixMilli(d.StartTimestamp)).Milliseconds())
+				if !d.Start.IsZero() {
+					dur = fmt.Sprint(time.Since(d.Start).Milliseconds())
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", id, d.Coordinator, d.ProducerID, d.ProducerEpoch, d.State,
-					d.TimeoutMillis, dur, partitionList(d.Topics))
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", d.TransactionalID, d.Coordinator, d.ProducerID, d.ProducerEpoch,
+					d.State, d.Timeout.Milliseconds(), dur, partitionList(d.Partitions))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -96,17 +94,14 @@ func newTransactionsDescribeCmd() *cobra.Command {
 	}
 }
 
-// partitionList renders topic-partition sets as "t-0,t-1".
-func partitionList(ts kadm.TopicsSet) string {
-	var out []string
-	for t, ps := range ts {
-		for p := range ps {
-			out = append(out, fmt.Sprintf("%s-%d", t, p))
-		}
-	}
-	sort.Strings(out)
-	if len(out) == 0 {
+// partitionList renders partitions as "t-0,t-1".
+func partitionList(tps []client.TopicPartition) string {
+	if len(tps) == 0 {
 		return "-"
+	}
+	out := make([]string, len(tps))
+	for i, tp := range tps {
+		out[i] = tp.String()
 	}
 	return strings.Join(out, ",")
 }
