@@ -29,6 +29,7 @@ import (
 	"github.com/samsa-io/samsa/config"
 	"github.com/samsa-io/samsa/partition"
 	"github.com/samsa-io/samsa/raftgroup"
+	"github.com/samsa-io/samsa/telemetry"
 )
 
 // Options configures a Broker.
@@ -47,6 +48,10 @@ type Options struct {
 	Logger   *slog.Logger
 	// Clock returns the current time; tests may replace it.
 	Clock func() time.Time
+	// Metrics are the broker's metrics; nil gets a fresh set.
+	Metrics *telemetry.Metrics
+	// Tracing is the broker's tracer; nil is off.
+	Tracing *telemetry.Tracing
 }
 
 type topicPartition struct {
@@ -82,6 +87,16 @@ type Broker struct {
 
 	ibMu     sync.Mutex
 	ibClient *kgo.Client // to other brokers (interBrokerClient)
+
+	metrics *telemetry.Metrics
+	tracing *telemetry.Tracing
+	// isrSeen is the ISR of each partition this broker led at the last
+	// report tick, to count shrinks and expands (reportLoop only).
+	isrSeen map[uint64][]int32
+	// wonTerm is the last term in which this broker became a shard's
+	// leader, so a repeated leader event is not counted twice.
+	wonMu   sync.Mutex
+	wonTerm map[uint64]uint64
 }
 
 // Start starts the Raft host, the controller and the partitions this broker
@@ -99,6 +114,12 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	if opts.NodeID == 0 {
 		opts.NodeID = 1
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.NewMetrics()
+	}
+	if opts.Tracing == nil {
+		opts.Tracing = telemetry.Off()
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -110,6 +131,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		parts: map[uint64]*Partition{}, byTP: map[topicPartition]*Partition{},
 		reconcileC: make(chan struct{}, 1), leaderC: make(chan struct{}, 1), stop: make(chan struct{}),
 		startMs: opts.Clock().UnixMilli(),
+		metrics: opts.Metrics, tracing: opts.Tracing, isrSeen: map[uint64][]int32{}, wonTerm: map[uint64]uint64{},
 	}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
@@ -127,6 +149,11 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		OnMetadata:     func(*raftgroup.Metadata) { b.signalReconcile() },
 		OnLeaderChange: b.onLeaderChange,
 		Join:           b.joinFunc(ctx),
+		OnSyncPropose: func(shard uint64, d time.Duration) {
+			if shard == raftgroup.ControllerShardID {
+				b.metrics.ObservePropose("controller", d)
+			}
+		},
 	})
 	if err != nil {
 		b.system.Shutdown()
@@ -258,6 +285,7 @@ func (b *Broker) onLeaderChange(shardID, leaderID, term uint64) {
 		}
 	}
 	if leaderID == uint64(b.opts.NodeID) && shardID != raftgroup.ControllerShardID {
+		b.countElection(shardID, term)
 		select {
 		case b.leaderC <- struct{}{}:
 		default:
@@ -312,6 +340,7 @@ func (b *Broker) reconcile() {
 	for _, p := range stale {
 		b.stopPartition(p, true)
 	}
+	b.forgetDeletedTopics(md)
 	ids := make([]uint64, 0, len(desired))
 	for id := range desired {
 		ids = append(ids, id)
@@ -403,7 +432,7 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 	}
 	p.pid = res.(*actor.PID)
 	if t.Name == OffsetsTopic {
-		gprops := actor.PropsFromProducer(func() actor.Actor { return &groupActor{coordHost{p: p, what: "group coordinator"}} })
+		gprops := actor.PropsFromProducer(func() actor.Actor { return &groupActor{coordHost: coordHost{p: p, what: "group coordinator"}} })
 		res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: gprops}, 10*time.Second).Result()
 		if err != nil {
 			b.system.Root.Stop(p.pid)
@@ -412,7 +441,7 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 		p.groupPID = res.(*actor.PID)
 	}
 	if t.Name == TransactionStateTopic {
-		tprops := actor.PropsFromProducer(func() actor.Actor { return &txnActor{coordHost{p: p, what: "transaction coordinator"}} })
+		tprops := actor.PropsFromProducer(func() actor.Actor { return &txnActor{coordHost: coordHost{p: p, what: "transaction coordinator"}} })
 		res, err := b.system.Root.RequestFuture(b.super, &spawnChild{props: tprops}, 10*time.Second).Result()
 		if err != nil {
 			b.system.Root.Stop(p.pid)
@@ -490,6 +519,9 @@ func (b *Broker) stopPartition(p *Partition, deleted bool) {
 	}
 	p.stopped.Store(true)
 	p.wake()
+	b.wonMu.Lock()
+	delete(b.wonTerm, p.ShardID)
+	b.wonMu.Unlock()
 	if deleted {
 		// The state machine may still be closing (a segment roll or a
 		// flush in flight recreates files): retry briefly.

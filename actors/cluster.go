@@ -31,6 +31,7 @@ func (b *Broker) reportLoop() {
 		case <-t.C:
 			b.publishLeaders()
 			b.publishReport()
+			b.trackISR()
 			b.runElections() // retried until the new leader reports
 			b.driveReassignments()
 			all := time.Since(lastRebalance) >= time.Duration(b.settings.Int64("leader.imbalance.check.interval.seconds"))*time.Second

@@ -29,6 +29,9 @@ type coordHost struct {
 	epoch   int32
 	timer   *time.Timer
 	timerAt time.Time
+	// callCtx is the context of the call being handled, nil between calls:
+	// the parent of the coordinator's spans and writes.
+	callCtx context.Context
 }
 
 // schedule arranges the next tick (groupTickMsg): at the coordinator's next

@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/coordinator"
 	"github.com/samsa-io/samsa/internal/batch"
@@ -23,6 +24,8 @@ const OffsetsTopic = "__consumer_offsets"
 // group state back to it through the partition actor.
 type groupActor struct {
 	coordHost
+	// rebalances are the open rebalance spans, by group (tracing on).
+	rebalances map[string]trace.Span
 }
 
 // coord is the loaded coordinator, or nil.
@@ -34,6 +37,7 @@ func (a *groupActor) coord() *coordinator.Coordinator {
 // Messages of the group actor.
 type (
 	groupCallMsg struct {
+		ctx  context.Context // the request's, for tracing; may be nil
 		fn   func(c *coordinator.Coordinator, now time.Time)
 		fail func(code int16)
 	}
@@ -66,7 +70,9 @@ func (a *groupActor) Receive(ctx actor.Context) {
 	case *groupCallMsg:
 		switch {
 		case a.coord() != nil:
+			a.callCtx = m.ctx
 			m.fn(a.coord(), now)
+			a.callCtx = nil
 		case a.loading:
 			m.fail(kerr.CoordinatorLoadInProgress.Code)
 		default:
@@ -81,6 +87,9 @@ func (a *groupActor) Receive(ctx actor.Context) {
 	case *groupCommitDoneMsg:
 		m.done(m.err)
 	}
+	if a.hosted == nil && len(a.rebalances) > 0 {
+		a.endRebalances()
+	}
 	a.schedule(ctx)
 }
 
@@ -92,8 +101,8 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	t := b.Metadata().Topics[OffsetsTopic]
 	cfg := coordinator.Config{
-		Commit:                commitFunc(a.p, self, sys),
-		TxnCommit:             txnCommitFunc(a.p, self, sys),
+		Commit:                commitFunc(&a.coordHost, self, sys),
+		TxnCommit:             txnCommitFunc(&a.coordHost, self, sys),
 		MemberIDSuffix:        uuid.NewString,
 		Partition:             a.p.Index,
 		MinSessionTimeout:     time.Duration(b.settings.Int64("group.min.session.timeout.ms")) * time.Millisecond,
@@ -107,6 +116,10 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 	}
 	if t != nil {
 		cfg.NumPartitions = int32(len(t.Partitions))
+	}
+	if b.tracing.On {
+		a.rebalances = map[string]trace.Span{}
+		cfg.OnGroupState = a.onGroupState
 	}
 	c := coordinator.NewCoordinator(cfg)
 	for _, r := range m.records {
@@ -130,26 +143,26 @@ func (a *groupActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time)
 // txnCommitFunc writes offset records in a producer's transaction: a
 // transactional batch under its producer ID and epoch, which the
 // transaction's marker later commits or aborts.
-func txnCommitFunc(p *Partition, self *actor.PID, sys *actor.ActorSystem) func(pid int64, epoch int16, records []coordinator.Record, done func(error)) {
+func txnCommitFunc(h *coordHost, self *actor.PID, sys *actor.ActorSystem) func(pid int64, epoch int16, records []coordinator.Record, done func(error)) {
 	return func(pid int64, epoch int16, records []coordinator.Record, done func(error)) {
-		writeRecords(p, self, sys, batch.Header{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1,
+		writeRecords(h.callContext(), h.p, self, sys, batch.Header{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1,
 			Attributes: batch.AttrTransactional}, records, done)
 	}
 }
 
 // commitFunc writes coordinator records as one batch through the partition
 // actor (acks=all) and hands the outcome back to actor self (a group or
-// transaction coordinator) as a *groupCommitDoneMsg.
-func commitFunc(p *Partition, self *actor.PID, sys *actor.ActorSystem) coordinator.CommitFunc {
+// transaction coordinator, hosted by h) as a *groupCommitDoneMsg.
+func commitFunc(h *coordHost, self *actor.PID, sys *actor.ActorSystem) coordinator.CommitFunc {
 	return func(records []coordinator.Record, done func(error)) {
-		writeRecords(p, self, sys, batch.Header{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records, done)
+		writeRecords(h.callContext(), h.p, self, sys, batch.Header{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records, done)
 	}
 }
 
 // writeRecords produces records as one batch with header h's producer
 // fields and attributes (acks=all) and sends the outcome to self as a
 // *groupCommitDoneMsg.
-func writeRecords(p *Partition, self *actor.PID, sys *actor.ActorSystem, h batch.Header, records []coordinator.Record, done func(error)) {
+func writeRecords(ctx context.Context, p *Partition, self *actor.PID, sys *actor.ActorSystem, h batch.Header, records []coordinator.Record, done func(error)) {
 	now := p.b.opts.Clock().UnixMilli()
 	h.LastOffsetDelta, h.FirstTimestamp, h.MaxTimestamp = int32(len(records)-1), now, now
 	recs := make([]batch.Record, len(records))
@@ -162,7 +175,7 @@ func writeRecords(p *Partition, self *actor.PID, sys *actor.ActorSystem, h batch
 		return
 	}
 	bh, _ := batch.ParseHeader(b)
-	p.Produce(b, bh, -1, func(res ProduceResult) {
+	p.Produce(ctx, b, bh, -1, func(res ProduceResult) {
 		var err error
 		if res.ErrorCode != 0 {
 			if ke := kerr.ErrorForCode(res.ErrorCode); ke != nil {
@@ -230,13 +243,14 @@ func readRecords(l *partition.Log, end int64) ([]logRecord, error) {
 // WithGroupCoordinator runs fn on the actor of the coordinator that owns
 // groupID if this broker is that coordinator, else calls fail with
 // NOT_COORDINATOR (or COORDINATOR_LOAD_IN_PROGRESS while it loads).
-func (b *Broker) WithGroupCoordinator(groupID string, fn func(c *coordinator.Coordinator, now time.Time), fail func(code int16)) {
+// ctx is the request's, for tracing.
+func (b *Broker) WithGroupCoordinator(ctx context.Context, groupID string, fn func(c *coordinator.Coordinator, now time.Time), fail func(code int16)) {
 	pid, code := b.coordinatorActor(offsetsTopic, groupID)
 	if pid == nil {
 		fail(code)
 		return
 	}
-	b.system.Root.Send(pid, &groupCallMsg{fn: fn, fail: fail})
+	b.system.Root.Send(pid, &groupCallMsg{ctx: ctx, fn: fn, fail: fail})
 }
 
 // EachGroupCoordinator runs fn on every coordinator this broker has loaded

@@ -29,7 +29,7 @@ func (b *Broker) WriteMarker(ctx context.Context, topic string, index int32, pid
 		return err
 	}
 	ch := make(chan ProduceResult, 1)
-	p.Produce(m, h, -1, func(r ProduceResult) { ch <- r })
+	p.Produce(ctx, m, h, -1, func(r ProduceResult) { ch <- r })
 	select {
 	case r := <-ch:
 		if r.ErrorCode != 0 {

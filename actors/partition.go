@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,9 +11,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/lni/dragonboat/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/internal/batch"
 	"github.com/samsa-io/samsa/partition"
+	"github.com/samsa-io/samsa/telemetry"
 )
 
 // Partition is a partition replica on this broker: its state machine (read
@@ -188,25 +193,26 @@ type ProduceResult struct {
 }
 
 // Produce hands a validated batch to the partition actor; cb is called once
-// with the outcome (from another goroutine). It does not block.
-func (p *Partition) Produce(b []byte, h batch.Header, acks int16, cb func(ProduceResult)) {
+// with the outcome (from another goroutine). It does not block. A
+// recording span in ctx gets a child span for the Raft proposal.
+func (p *Partition) Produce(ctx context.Context, b []byte, h batch.Header, acks int16, cb func(ProduceResult)) {
 	if p.stopped.Load() {
 		cb(ProduceResult{ErrorCode: kerr.NotLeaderForPartition.Code, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 		return
 	}
-	p.b.system.Root.Send(p.pid, &produceMsg{batch: b, header: h, acks: acks, cb: cb})
+	p.b.system.Root.Send(p.pid, &produceMsg{ctx: ctx, batch: b, header: h, acks: acks, cb: cb})
 }
 
 // ProduceTxn is Produce for a client's transactional batch of transactional
 // ID txnID, which the partition takes only once the transaction coordinator
 // confirms the partition is in the transaction, or (add, Produce v12+) has
 // added it.
-func (p *Partition) ProduceTxn(b []byte, h batch.Header, acks int16, txnID string, add bool, cb func(ProduceResult)) {
+func (p *Partition) ProduceTxn(ctx context.Context, b []byte, h batch.Header, acks int16, txnID string, add bool, cb func(ProduceResult)) {
 	if p.stopped.Load() {
 		cb(ProduceResult{ErrorCode: kerr.NotLeaderForPartition.Code, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 		return
 	}
-	p.b.system.Root.Send(p.pid, &produceMsg{batch: b, header: h, acks: acks, cb: cb, txnID: txnID, addToTxn: add})
+	p.b.system.Root.Send(p.pid, &produceMsg{ctx: ctx, batch: b, header: h, acks: acks, cb: cb, txnID: txnID, addToTxn: add})
 }
 
 // InjectPanic makes the partition actor panic while handling a message; the
@@ -214,6 +220,7 @@ func (p *Partition) ProduceTxn(b []byte, h batch.Header, acks int16, txnID strin
 func (p *Partition) InjectPanic() { p.b.system.Root.Send(p.pid, panicMsg{}) }
 
 type produceMsg struct {
+	ctx    context.Context // for tracing only
 	batch  []byte
 	header batch.Header
 	acks   int16
@@ -482,8 +489,11 @@ func (a *partitionActor) propose(ctx actor.Context, term uint64, now int64, flag
 			}
 		})
 	}
+	spans := proposeSpans(group, p.ShardID, len(cmd.Batches))
+	start := time.Now()
 	rs, err := p.b.host.Propose(p.ShardID, cmd.Encode(), proposalTimeout)
 	if err != nil {
+		endSpans(spans, err)
 		p.b.host.CancelPersisted(p.ShardID, reqID)
 		code := kerr.NotLeaderForPartition.Code
 		if err == dragonboat.ErrSystemBusy {
@@ -499,7 +509,8 @@ func (a *partitionActor) propose(ctx actor.Context, term uint64, now int64, flag
 	p.inflight.Add(1)
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	go func() {
-		diverged := p.await(rs, group, predicted)
+		diverged := p.await(rs, group, predicted, spans)
+		p.b.metrics.ObservePropose("partition", time.Since(start))
 		p.b.host.CancelPersisted(p.ShardID, reqID)
 		// Counted on the partition, not the actor, so an actor restarted
 		// meanwhile still waits for these before seeding a Decider.
@@ -512,9 +523,12 @@ func (a *partitionActor) propose(ctx actor.Context, term uint64, now int64, flag
 // (acks=1 ones already have their answer, unless the entry never reached
 // this broker's log). It reports whether the outcome differed from the
 // Decider's prediction.
-func (p *Partition) await(rs *dragonboat.RequestState, group []*produceMsg, predicted []int64) bool {
+func (p *Partition) await(rs *dragonboat.RequestState, group []*produceMsg, predicted []int64, spans []trace.Span) bool {
 	r := <-rs.ResultC()
 	rs.Release()
+	// Ended before the producers hear back, so a traced produce's answer
+	// never overtakes its spans.
+	endSpans(spans, resultError(r))
 	fail := func(code int16, msg string) {
 		for _, m := range group {
 			m.fail(code, msg)
@@ -551,4 +565,46 @@ func (p *Partition) await(rs *dragonboat.RequestState, group []*produceMsg, pred
 		fail(kerr.NotLeaderForPartition.Code, "")
 	}
 	return true
+}
+
+// proposeSpans starts a "raft.propose" span, propose to commit and apply,
+// under each traced batch of a proposal: a proposal carries many producers'
+// batches, and each trace gets its own view of it.
+func proposeSpans(group []*produceMsg, shard uint64, batches int) []trace.Span {
+	var spans []trace.Span
+	for _, m := range group {
+		if m.ctx == nil {
+			continue
+		}
+		if tr, ok := telemetry.Recording(m.ctx); ok {
+			_, sp := tr.Start(m.ctx, "raft.propose", trace.WithAttributes(
+				telemetry.AttrShard.Int64(int64(shard)), attribute.Int("samsa.raft.batches", batches)))
+			spans = append(spans, sp)
+		}
+	}
+	return spans
+}
+
+// endSpans ends proposal spans, with err as their error if not nil.
+func endSpans(spans []trace.Span, err error) {
+	for _, sp := range spans {
+		if err != nil {
+			sp.SetStatus(codes.Error, err.Error())
+		}
+		sp.End()
+	}
+}
+
+// errProposalFailed: the proposal did not complete (timeout, dropped,
+// aborted: leadership moved or the shard stopped).
+var errProposalFailed = errors.New("raft proposal did not complete")
+
+func resultError(r dragonboat.RequestResult) error {
+	if r.Completed() {
+		return nil
+	}
+	if r.Timeout() {
+		return dragonboat.ErrTimeout
+	}
+	return errProposalFailed
 }

@@ -25,6 +25,9 @@ const TransactionStateTopic = "__transaction_state"
 // through the partition actor.
 type txnActor struct {
 	coordHost
+	// txnCtx is the trace context of each open transaction's last state
+	// change (tracing on): its later writes join that trace.
+	txnCtx map[string]context.Context
 }
 
 // coord is the loaded coordinator, or nil.
@@ -35,6 +38,7 @@ func (a *txnActor) coord() *coordinator.TxnCoordinator {
 
 type (
 	txnCallMsg struct {
+		ctx  context.Context // the request's, for tracing; may be nil
 		fn   func(c *coordinator.TxnCoordinator, now time.Time)
 		fail func(code int16)
 	}
@@ -57,7 +61,9 @@ func (a *txnActor) Receive(ctx actor.Context) {
 	case *txnCallMsg:
 		switch {
 		case a.coord() != nil:
+			a.callCtx = m.ctx
 			m.fn(a.coord(), now)
+			a.callCtx = nil
 		case a.loading:
 			m.fail(kerr.CoordinatorLoadInProgress.Code)
 		default:
@@ -87,10 +93,12 @@ func (a *txnActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
 	cfg := coordinator.TxnConfig{
 		Partition:  a.p.Index,
 		MaxTimeout: time.Duration(b.settings.Int64("transaction.max.timeout.ms")) * time.Millisecond,
-		Commit:     commitFunc(a.p, self, sys),
+		Commit:     commitFunc(&a.coordHost, self, sys),
 		WriteMarkers: func(mk coordinator.Markers, done func(error)) {
+			mctx, traced := a.markersContext(mk)
 			go func() {
-				err := b.writeMarkers(mk, m.epoch)
+				err := b.writeMarkers(mctx, mk, m.epoch)
+				traced(err)
 				onActor(func() { done(err) })
 			}()
 		},
@@ -103,6 +111,10 @@ func (a *txnActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
 			}()
 		},
 		OffsetsPartition: b.OffsetsPartition,
+	}
+	if b.tracing.On {
+		a.txnCtx = map[string]context.Context{}
+		cfg.OnStateWrite = a.onStateWrite
 	}
 	var records []coordinator.Record
 	for _, r := range m.records {
@@ -118,8 +130,8 @@ func (a *txnActor) loaded(ctx actor.Context, m *groupLoadedMsg, now time.Time) {
 // others. Every partition must take its marker; the coordinator retries
 // otherwise. Markers written to __consumer_offsets also settle the
 // transaction's offset commits there.
-func (b *Broker) writeMarkers(mk coordinator.Markers, coordinatorEpoch int32) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (b *Broker) writeMarkers(parent context.Context, mk coordinator.Markers, coordinatorEpoch int32) error {
+	ctx, cancel := context.WithTimeout(parent, 30*time.Second)
 	defer cancel()
 	md := b.Metadata()
 	remote := map[int32][]coordinator.TopicPartition{}
@@ -235,13 +247,14 @@ func (b *Broker) TxnCoordinatorFor(ctx context.Context, id string) (int32, error
 // WithTxnCoordinator runs fn on the actor of the coordinator that owns
 // transactional ID id if this broker is it, else fail(NOT_COORDINATOR, or
 // COORDINATOR_LOAD_IN_PROGRESS while it loads).
-func (b *Broker) WithTxnCoordinator(id string, fn func(c *coordinator.TxnCoordinator, now time.Time), fail func(code int16)) {
+// ctx is the request's, for tracing.
+func (b *Broker) WithTxnCoordinator(ctx context.Context, id string, fn func(c *coordinator.TxnCoordinator, now time.Time), fail func(code int16)) {
 	pid, code := b.coordinatorActor(txnStateTopic, id)
 	if pid == nil {
 		fail(code)
 		return
 	}
-	b.system.Root.Send(pid, &txnCallMsg{fn: fn, fail: fail})
+	b.system.Root.Send(pid, &txnCallMsg{ctx: ctx, fn: fn, fail: fail})
 }
 
 // EachTxnCoordinator runs fn on every transaction coordinator loaded here
@@ -288,7 +301,7 @@ func (b *Broker) checkTxnPartition(ctx context.Context, id string, pid int64, ep
 	}
 	if node == b.opts.NodeID {
 		ch := make(chan int16, 1)
-		b.WithTxnCoordinator(id, func(c *coordinator.TxnCoordinator, now time.Time) {
+		b.WithTxnCoordinator(ctx, id, func(c *coordinator.TxnCoordinator, now time.Time) {
 			if add {
 				c.AddPartitionsWhenFree(id, pid, epoch, []coordinator.TopicPartition{tp}, now, func(code int16) { ch <- code })
 				return

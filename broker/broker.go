@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/samsa-io/samsa/actors"
 	"github.com/samsa-io/samsa/config"
+	"github.com/samsa-io/samsa/telemetry"
 	"github.com/samsa-io/samsa/wire"
 )
 
@@ -32,15 +36,24 @@ type Config struct {
 	// Settings are server.properties-style settings (retention.ms defaults...).
 	Settings map[string]string
 	Logger   *slog.Logger
+	// AdminListen is the HTTP admin address (/metrics, /healthz, /readyz);
+	// empty disables it.
+	AdminListen string
+	// TracerProvider traces requests with this provider (owned by the
+	// caller); nil configures tracing from the OTEL_* environment
+	// variables, off unless OTEL_TRACES_EXPORTER is set.
+	TracerProvider trace.TracerProvider
 }
 
 // Broker is a running broker.
 type Broker struct {
 	*actors.Broker
-	srv  *wire.Server
-	ln   net.Listener
-	addr string
-	done chan error
+	srv     *wire.Server
+	ln      net.Listener
+	addr    string
+	done    chan error
+	admin   *adminServer // nil when disabled
+	tracing *telemetry.Tracing
 }
 
 // Start starts a broker and returns once it serves Kafka requests.
@@ -87,17 +100,54 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		p, _ := strconv.Atoi(lp)
 		cfg.RaftAddr = net.JoinHostPort(lh, strconv.Itoa(p+10000))
 	}
+	var tracing *telemetry.Tracing
+	if cfg.TracerProvider != nil {
+		tracing = telemetry.NewTracing(cfg.TracerProvider)
+	} else if tracing, err = telemetry.TracingFromEnv(ctx, cfg.NodeID); err != nil {
+		ln.Close()
+		return nil, err
+	} else if tracing.On {
+		cfg.Logger.Info("tracing on", "exporter", os.Getenv("OTEL_TRACES_EXPORTER"))
+	}
+	metrics := telemetry.NewMetrics()
+	var admin *adminServer
+	if cfg.AdminListen != "" {
+		// Up before the broker joins the cluster: /healthz answers and
+		// /readyz says 503 while it waits for the controller.
+		if admin, err = startAdmin(cfg.AdminListen, metrics, cfg.Logger); err != nil {
+			ln.Close()
+			shutdownTracing(tracing)
+			return nil, err
+		}
+	}
 	ab, err := actors.Start(ctx, actors.Options{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
 		RaftAddr: cfg.RaftAddr, InitialMembers: cfg.InitialCluster, Join: cfg.Join, Settings: settings, Logger: cfg.Logger,
+		Metrics: metrics, Tracing: tracing,
 	})
 	if err != nil {
 		ln.Close()
+		admin.close()
+		shutdownTracing(tracing)
 		return nil, err
 	}
-	b := &Broker{Broker: ab, srv: wire.NewServer(ab, cfg.Logger), ln: ln, addr: ln.Addr().String(), done: make(chan error, 1)}
+	metrics.SetSource(ab)
+	b := &Broker{Broker: ab, srv: wire.NewServer(ab, cfg.Logger), ln: ln, addr: ln.Addr().String(), done: make(chan error, 1),
+		admin: admin, tracing: tracing}
 	go func() { b.done <- b.srv.Serve(ln) }()
+	if admin != nil {
+		// The listener is bound, so connections queue from here on.
+		admin.ready.Store(true)
+	}
 	return b, nil
+}
+
+// AdminAddr is the admin HTTP listener's address, "" when disabled.
+func (b *Broker) AdminAddr() string {
+	if b.admin == nil {
+		return ""
+	}
+	return b.admin.addr
 }
 
 // Addr is the Kafka listener's address.
@@ -106,12 +156,27 @@ func (b *Broker) Addr() string { return b.addr }
 // Done reports the listener's end.
 func (b *Broker) Done() <-chan error { return b.done }
 
-// Close stops serving, then stops partitions and Raft (syncing logs).
+// Close stops serving, then stops partitions and Raft (syncing logs). The
+// admin port answers until the end, /readyz with 503.
 func (b *Broker) Close() {
+	if b.admin != nil {
+		b.admin.ready.Store(false)
+	}
 	b.srv.Close()
 	select {
 	case <-b.done:
 	case <-time.After(5 * time.Second):
 	}
+	b.Broker.Metrics().SetSource(nil)
 	b.Broker.Close()
+	shutdownTracing(b.tracing)
+	b.admin.close()
+}
+
+// shutdownTracing flushes the spans of a provider made from the
+// environment (a given provider is its owner's to shut down).
+func shutdownTracing(t *telemetry.Tracing) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = t.Shutdown(ctx)
 }

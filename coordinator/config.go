@@ -60,6 +60,10 @@ type Config struct {
 	// default 10 minutes.
 	OffsetsRetentionCheckInterval time.Duration
 	OffsetMetadataMaxBytes        int // offset.metadata.max.bytes, default 4096
+
+	// OnGroupState, if set, is told of every group state change (tracing
+	// follows rebalances with it), on the coordinator's goroutine.
+	OnGroupState func(group string, from, to GroupState, generation int32)
 }
 
 // Kafka's defaults and fixed values.
@@ -89,6 +93,7 @@ type settings struct {
 	retentionMs           int64
 	retentionCheckMs      int64
 	metadataMaxBytes      int
+	onGroupState          func(group string, from, to GroupState, generation int32)
 }
 
 func (c Config) settings() settings {
@@ -110,6 +115,7 @@ func (c Config) settings() settings {
 		retentionMs:      ms(c.OffsetsRetention, defaultOffsetsRetention),
 		retentionCheckMs: ms(c.OffsetsRetentionCheckInterval, defaultOffsetsRetentionCheck),
 		metadataMaxBytes: c.OffsetMetadataMaxBytes,
+		onGroupState:     c.OnGroupState,
 	}
 	switch {
 	case c.InitialRebalanceDelay < 0:

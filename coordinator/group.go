@@ -202,8 +202,12 @@ func (g *Group) IsSubscribedToTopic(topic string) bool { return g.subscribed[top
 // ---- membership bookkeeping (Kafka's GroupMetadata) ----
 
 func (g *Group) transition(s GroupState, now int64) {
+	from := g.state
 	g.state = s
 	g.stateTimestamp = now
+	if h := g.c.cfg.onGroupState; h != nil && from != s {
+		h(g.id, from, s, g.generation)
+	}
 }
 
 func (g *Group) canRebalance() bool {

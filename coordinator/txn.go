@@ -48,6 +48,11 @@ type TxnConfig struct {
 	OffsetsPartition func(group string) TopicPartition
 	// RetryBackoff spaces retries of marker writes that failed.
 	RetryBackoff time.Duration
+	// OnStateWrite, if set, is told when a state write for next (coming
+	// from state from) starts, and returns what to call when it ends, with
+	// its error (tracing follows transactions with it). Both run on the
+	// coordinator's goroutine.
+	OnStateWrite func(next TxnMeta, from TxnState) (done func(error))
 }
 
 // TxnMeta is one transactional ID's state.
@@ -220,8 +225,16 @@ func decodeTxnValue(id string, b []byte) (TxnMeta, error) {
 func (c *TxnCoordinator) persist(e *txnEntry, next TxnMeta, ok func(), fail func(code int16)) {
 	e.busy = true
 	next.UpdateMs = c.now
+	traced := func(error) {}
+	if c.cfg.OnStateWrite != nil {
+		traced = c.cfg.OnStateWrite(next, e.meta.State)
+	}
 	rec := Record{Key: encodeTxnKey(next.TransactionalID), Value: encodeTxnValue(&next)}
 	c.cfg.Commit([]Record{rec}, func(err error) {
+		if err == nil && c.unloaded {
+			err = ErrTxnUnloaded
+		}
+		traced(err)
 		if c.unloaded {
 			e.busy = false
 			fail(kerr.NotCoordinator.Code)

@@ -316,6 +316,18 @@ func TestClusterISRShrinkAndMinInsync(t *testing.T) {
 	rest := c.addrs(int(follower))
 	waitISR(t, ctx, rest, "loose", 2)
 	waitISR(t, ctx, rest, "strict", 2)
+	var live []*proc
+	for i, p := range c.procs {
+		if int32(i+1) != follower {
+			live = append(live, p)
+		}
+	}
+	// Both partitions are under-replicated on their leaders, which counted
+	// the shrinks; exactly one broker is the active controller.
+	const under, shrinks, expands, active = "samsa_under_replicated_partitions", "samsa_isr_shrinks_total", "samsa_isr_expands_total", "samsa_controller_active"
+	waitMetrics(t, ctx, live, "under-replicated partitions and ISR shrinks", func(m map[string]float64) bool {
+		return m[under] == 2 && m[shrinks] >= 2 && m[active] == 1 && m["samsa_offline_partitions"] == 0
+	}, under, shrinks, active, "samsa_offline_partitions")
 	// A paused broker accepts connections and never answers: clients
 	// would hang on it while metadata still lists it. It drops out after
 	// broker.session.timeout.ms.
@@ -365,6 +377,9 @@ func TestClusterISRShrinkAndMinInsync(t *testing.T) {
 	if err := newClient(t, c.addrs(0), kgo.DefaultProduceTopic("strict")).ProduceSync(ctx, &kgo.Record{Value: []byte("y")}).FirstErr(); err != nil {
 		t.Fatalf("after SIGCONT: %v", err)
 	}
+	waitMetrics(t, ctx, c.procs, "ISR expands after SIGCONT", func(m map[string]float64) bool {
+		return m[under] == 0 && m[expands] >= 2
+	}, under, expands)
 }
 
 // produceRaw sends one batch with the given acks straight to a broker and

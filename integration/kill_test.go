@@ -20,21 +20,24 @@ import (
 
 // proc is a broker running as a separate process.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd   *exec.Cmd
+	addr  string
+	admin string // the admin HTTP address (/metrics)
 }
 
 func startProc(t *testing.T, dir string, port, raftPort int, extra ...string) *proc {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	// Not the default admin port: several brokers run at once.
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	args := append([]string{"broker", "--data-dir", dir, "--listen", addr,
-		"--raft-addr", "127.0.0.1:" + strconv.Itoa(raftPort), "--log-level", "warn"}, extra...)
+		"--raft-addr", "127.0.0.1:" + strconv.Itoa(raftPort), "--log-level", "warn", "--admin-listen", admin}, extra...)
 	cmd := exec.Command(samsaBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, addr: addr}
+	p := &proc{cmd: cmd, addr: addr, admin: admin}
 	t.Cleanup(func() { p.kill() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -50,6 +50,9 @@ type Config struct {
 	// an observer, through another broker) the first time it starts;
 	// InitialMembers are then ignored.
 	Join func() error
+	// OnSyncPropose, if set, is told how long each SyncPropose took (the
+	// controller's proposals: metrics).
+	OnSyncPropose func(shardID uint64, d time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -359,7 +362,12 @@ func (h *Host) SyncPropose(ctx context.Context, shardID uint64, cmd []byte) (sm.
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 	}
-	return h.nh.SyncPropose(ctx, h.nh.GetNoOPSession(shardID), cmd)
+	start := time.Now()
+	res, err := h.nh.SyncPropose(ctx, h.nh.GetNoOPSession(shardID), cmd)
+	if err == nil && h.cfg.OnSyncPropose != nil {
+		h.cfg.OnSyncPropose(shardID, time.Since(start))
+	}
+	return res, err
 }
 
 // WaitLeader blocks until the shard has a leader or ctx ends.

@@ -1,15 +1,20 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/actors"
+	"github.com/samsa-io/samsa/internal/batch"
 	"github.com/samsa-io/samsa/partition"
 	"github.com/samsa-io/samsa/raftgroup"
+	"github.com/samsa-io/samsa/telemetry"
 )
 
 // handleFetch reads committed batches straight from the partition logs. When
@@ -17,6 +22,13 @@ import (
 // MaxWaitMs passes (a long poll), then reads again.
 func handleFetch(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	req := r.(*kmsg.FetchRequest)
+	resp := longPoll(rc, req)
+	countFetched(rc.s.b, rc.s.metrics, req, resp)
+	return resp
+}
+
+// longPoll answers a fetch, waiting for MinBytes up to MaxWaitMs.
+func longPoll(rc *reqCtx, req *kmsg.FetchRequest) *kmsg.FetchResponse {
 	b := rc.s.b
 	if req.SessionEpoch > 0 {
 		// We never hand out fetch sessions, so an incremental fetch names
@@ -34,7 +46,7 @@ func handleFetch(rc *reqCtx, r kmsg.Request) kmsg.Response {
 		}
 	}()
 	for {
-		resp, n, stop := fetchOnce(b, req)
+		resp, n, stop := fetchOnce(rc, b, req)
 		if stop || n >= int(req.MinBytes) || !time.Now().Before(deadline) {
 			return resp
 		}
@@ -70,9 +82,65 @@ func handleFetch(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	}
 }
 
+// countFetched adds what a fetch response returns to the topics' bytes
+// and records out. Partitions come back in request order; records before
+// the fetch offset (the first batch may start earlier) and control records
+// are not counted: the consumer never sees them.
+func countFetched(b *actors.Broker, m *telemetry.Metrics, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
+	var md *raftgroup.Metadata
+	for ti := range resp.Topics {
+		st := &resp.Topics[ti]
+		var tm *telemetry.TopicMetrics
+		for pi := range st.Partitions {
+			data := st.Partitions[pi].RecordBatches
+			if len(data) == 0 || ti >= len(req.Topics) || pi >= len(req.Topics[ti].Partitions) {
+				continue
+			}
+			if tm == nil {
+				name := st.Topic
+				if req.GetVersion() >= 13 {
+					if md == nil {
+						md = b.Metadata()
+					}
+					t := md.TopicByID(st.TopicID)
+					if t == nil {
+						break
+					}
+					name = t.Name
+				}
+				tm = m.Topic(name)
+			}
+			tm.BytesOut.Add(float64(len(data)))
+			tm.RecordsOut.Add(float64(recordsFrom(data, req.Topics[ti].Partitions[pi].FetchOffset)))
+		}
+	}
+}
+
+// recordsFrom counts the records at or after offset in concatenated
+// batches, control batches excluded, reading only batch headers.
+func recordsFrom(data []byte, offset int64) int64 {
+	var n int64
+	for len(data) > 0 {
+		_, rest, h, err := batch.Next(data)
+		if err != nil {
+			break
+		}
+		data = rest
+		switch {
+		case h.IsControl() || h.LastOffset() < offset:
+		case h.BaseOffset >= offset:
+			n += int64(h.NumRecords)
+		default:
+			// Compaction may leave gaps: never more than the batch holds.
+			n += min(h.LastOffset()-offset+1, int64(h.NumRecords))
+		}
+	}
+	return n
+}
+
 // fetchOnce builds a fetch response from what is in the logs now. It returns
 // the bytes read and whether to answer at once (an error to report).
-func fetchOnce(b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+func fetchOnce(ctx context.Context, b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(req.GetVersion())
 	md := b.Metadata()
@@ -99,7 +167,17 @@ func fetchOnce(b *actors.Broker, req *kmsg.FetchRequest) (*kmsg.FetchResponse, i
 			sp.PreferredReadReplica = -1
 			// Never null: librdkafka rejects a null record set.
 			sp.RecordBatches = []byte{}
+			var span trace.Span
+			if tr, ok := telemetry.Recording(ctx); ok {
+				_, span = tr.Start(ctx, "partition.read", trace.WithAttributes(telemetry.AttrTopic.String(name),
+					telemetry.Partition(rp.Partition), telemetry.AttrOffset.Int64(rp.FetchOffset)))
+			}
 			code, n := fetchPartition(b, t, name, rp, req.IsolationLevel == 1, maxBytes-total, total == 0, &sp)
+			if span != nil {
+				span.SetAttributes(telemetry.AttrBytes.Int(n), attribute.Int64("samsa.high_watermark", sp.HighWatermark))
+				telemetry.SetErrorCode(span, code)
+				span.End()
+			}
 			if code != 0 {
 				sp.ErrorCode = code
 				stop = true

@@ -24,7 +24,7 @@ func groupCall[T kmsg.Response](rc *reqCtx, group string, fail func(code int16) 
 func startGroupCall[T kmsg.Response](rc *reqCtx, group string, fail func(code int16) T,
 	call func(c *coordinator.Coordinator, now time.Time, respond func(T))) func() T {
 	ch := make(chan T, 1)
-	rc.s.b.WithGroupCoordinator(group,
+	rc.s.b.WithGroupCoordinator(rc, group,
 		func(c *coordinator.Coordinator, now time.Time) { call(c, now, func(r T) { ch <- r }) },
 		func(code int16) { ch <- fail(code) })
 	return func() T {
@@ -49,7 +49,7 @@ func perGroup[T any](rc *reqCtx, groups []string, failed func(group string, code
 		ch := make(chan T, 1)
 		chans[i] = ch
 		i, g := i, g
-		rc.s.b.WithGroupCoordinator(g,
+		rc.s.b.WithGroupCoordinator(rc, g,
 			func(c *coordinator.Coordinator, now time.Time) { call(c, now, i, func(r T) { ch <- r }) },
 			func(code int16) { ch <- failed(g, code) })
 	}

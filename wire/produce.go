@@ -7,9 +7,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/actors"
 	"github.com/samsa-io/samsa/internal/batch"
+	"github.com/samsa-io/samsa/telemetry"
 )
 
 func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
@@ -78,13 +80,26 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 				continue
 			}
 			ch := make(chan actors.ProduceResult, 1)
-			cb := func(res actors.ProduceResult) { ch <- res }
+			tm, size := rc.s.metrics.Topic(rt.Topic), float64(len(rp.Records))
+			pctx, span := startAppendSpan(rc, rt.Topic, rp.Partition, len(rp.Records), h.NumRecords)
+			cb := func(res actors.ProduceResult) {
+				if res.ErrorCode == 0 {
+					tm.BytesIn.Add(size)
+					tm.RecordsIn.Add(float64(h.NumRecords))
+				}
+				if span != nil {
+					span.SetAttributes(telemetry.AttrOffset.Int64(res.BaseOffset))
+					telemetry.SetErrorCode(span, res.ErrorCode)
+					span.End()
+				}
+				ch <- res
+			}
 			if txn {
 				// v12+ producers (KIP-890 part 2) leave adding the
 				// partition to the transaction to us.
-				p.ProduceTxn(rp.Records, h, acks, *req.TransactionID, req.GetVersion() >= 12, cb)
+				p.ProduceTxn(pctx, rp.Records, h, acks, *req.TransactionID, req.GetVersion() >= 12, cb)
 			} else {
-				p.Produce(rp.Records, h, acks, cb)
+				p.Produce(pctx, rp.Records, h, acks, cb)
 			}
 			waits = append(waits, ch)
 			slots = append(slots, slot{ti, pi})
@@ -120,4 +135,16 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 		return resp
 	})
 	return nil
+}
+
+// startAppendSpan starts a "partition.append" span, from handing a batch to
+// its partition to its answer, when the request is traced; else it returns
+// the request's context and no span.
+func startAppendSpan(ctx context.Context, topic string, partition int32, size int, records int32) (context.Context, trace.Span) {
+	tr, ok := telemetry.Recording(ctx)
+	if !ok {
+		return ctx, nil
+	}
+	return tr.Start(ctx, "partition.append", trace.WithAttributes(telemetry.AttrTopic.String(topic),
+		telemetry.Partition(partition), telemetry.AttrBytes.Int(size), telemetry.AttrRecords.Int(int(records))))
 }

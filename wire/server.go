@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/actors"
+	"github.com/samsa-io/samsa/telemetry"
 )
 
 // Server accepts Kafka connections for a broker.
@@ -25,6 +27,11 @@ type Server struct {
 	b              *actors.Broker
 	log            *slog.Logger
 	maxRequestSize int32
+	metrics        *telemetry.Metrics
+	tracing        *telemetry.Tracing
+	// reqMetrics are each API's request metrics, looked up once here:
+	// read-only after NewServer.
+	reqMetrics map[int16]telemetry.RequestMetrics
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -41,8 +48,13 @@ func NewServer(b *actors.Broker, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{b: b, log: log, maxRequestSize: int32(b.Settings().Int64("socket.request.max.bytes")),
+	s := &Server{b: b, log: log, maxRequestSize: int32(b.Settings().Int64("socket.request.max.bytes")),
+		metrics: b.Metrics(), tracing: b.Tracing(), reqMetrics: map[int16]telemetry.RequestMetrics{},
 		conns: map[net.Conn]struct{}{}, ctx: ctx, cancel: cancel}
+	for key := range handlers {
+		s.reqMetrics[key] = s.metrics.Request(kmsg.NameForKey(key))
+	}
+	return s
 }
 
 // Serve accepts connections on ln until Close.
@@ -109,6 +121,19 @@ type pending struct {
 	resp         kmsg.Response
 	wait         func() kmsg.Response // set by handlers that answer later (produce)
 	noResponse   bool                 // acks=0 produce
+	start        time.Time            // when the request was read
+	span         trace.Span           // nil unless tracing is on
+}
+
+// done records the request's metrics and ends its span once its response
+// (resp, nil if none) is written.
+func (s *Server) done(p *pending, resp kmsg.Response) {
+	if rm, ok := s.reqMetrics[p.key]; ok {
+		rm.Observe(time.Since(p.start))
+	}
+	if p.span != nil {
+		endRequestSpan(p.span, resp)
+	}
 }
 
 // reqCtx is what a handler gets besides the request.
@@ -177,11 +202,12 @@ func (s *Server) serveConn(c net.Conn) {
 
 // handle decodes one request frame and runs its handler.
 func (s *Server) handle(body []byte, remote net.Addr) (*pending, error) {
+	start := time.Now()
 	d, err := decodeRequest(body)
 	if err != nil {
 		return nil, err
 	}
-	p := &pending{key: d.key, version: d.version, corr: d.corr}
+	p := &pending{key: d.key, version: d.version, corr: d.corr, start: start}
 	if d.req == nil {
 		// KIP-511: an ApiVersions request newer than we know is answered
 		// in v0 format with our ranges, so the client retries with one
@@ -190,7 +216,7 @@ func (s *Server) handle(body []byte, remote net.Addr) (*pending, error) {
 		p.resp = apiVersionsResponse(0, unsupportedVersion)
 		return p, nil
 	}
-	rc := &reqCtx{Context: s.ctx, s: s, clientID: d.clientID, p: p, remote: remote}
+	rc := &reqCtx{Context: s.requestContext(d, len(body), p), s: s, clientID: d.clientID, p: p, remote: remote}
 	p.resp = handlers[d.key].fn(rc, d.req)
 	return p, nil
 }
@@ -299,6 +325,7 @@ func (s *Server) writeLoop(c net.Conn, in <-chan *pending, done chan<- struct{})
 			resp = p.wait()
 		}
 		if p.noResponse || broken || resp == nil {
+			s.done(p, resp)
 			continue
 		}
 		resp.SetVersion(p.version)
@@ -311,7 +338,11 @@ func (s *Server) writeLoop(c net.Conn, in <-chan *pending, done chan<- struct{})
 		}
 		buf = resp.AppendTo(buf)
 		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-		if _, err := w.Write(buf); err != nil {
+		_, err := w.Write(buf)
+		// Recorded before the flush, so a client that has its answer
+		// finds the request counted.
+		s.done(p, resp)
+		if err != nil {
 			broken = true
 			c.Close()
 			continue

@@ -23,7 +23,7 @@ func handleDescribeTransactions(rc *reqCtx, r kmsg.Request) kmsg.Response {
 		chans[i] = ch
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.ProducerEpoch = id, -1, -1
-		rc.s.b.WithTxnCoordinator(id, func(c *coordinator.TxnCoordinator, _ time.Time) {
+		rc.s.b.WithTxnCoordinator(rc, id, func(c *coordinator.TxnCoordinator, _ time.Time) {
 			m, ok := c.Describe(id)
 			if !ok {
 				st.ErrorCode = kerr.TransactionalIDNotFound.Code

@@ -15,7 +15,7 @@ import (
 func txnCall[T kmsg.Response](rc *reqCtx, id string, fail func(code int16) T,
 	call func(c *coordinator.TxnCoordinator, now time.Time, respond func(T))) kmsg.Response {
 	ch := make(chan T, 1)
-	rc.s.b.WithTxnCoordinator(id,
+	rc.s.b.WithTxnCoordinator(rc, id,
 		func(c *coordinator.TxnCoordinator, now time.Time) { call(c, now, func(r T) { ch <- r }) },
 		func(code int16) { ch <- fail(code) })
 	rc.later(func() kmsg.Response {
@@ -138,7 +138,7 @@ func addPartitionsToTxnBrokers(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) 
 		}
 		ch := make(chan int16, 1)
 		chans[i] = ch
-		rc.s.b.WithTxnCoordinator(t.TransactionalID, func(c *coordinator.TxnCoordinator, now time.Time) {
+		rc.s.b.WithTxnCoordinator(rc, t.TransactionalID, func(c *coordinator.TxnCoordinator, now time.Time) {
 			if !t.VerifyOnly {
 				c.AddPartitionsWhenFree(t.TransactionalID, t.ProducerID, t.ProducerEpoch, parts, now, func(code int16) { ch <- code })
 				return

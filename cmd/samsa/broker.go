@@ -17,9 +17,9 @@ func init() { registerCommand(newBrokerCmd) }
 
 func newBrokerCmd() *cobra.Command {
 	var (
-		dataDir, listen, advertise, raftAddr, configFile, initial, join, logLevel string
-		nodeID                                                                    int32
-		overrides                                                                 []string
+		dataDir, listen, advertise, raftAddr, configFile, initial, join, logLevel, adminListen string
+		nodeID                                                                                 int32
+		overrides                                                                              []string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -50,7 +50,7 @@ with Kafka's names (log.retention.ms, num.partitions, ...).`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg := broker.Config{NodeID: nodeID, DataDir: dataDir, Listen: listen, Advertise: advertise,
-				RaftAddr: raftAddr, Settings: settings, Logger: log, Join: join}
+				RaftAddr: raftAddr, Settings: settings, Logger: log, Join: join, AdminListen: adminListen}
 			if initial != "" && join != "" {
 				return fmt.Errorf("--initial-cluster and --join: give one (--initial-cluster starts a new cluster, --join adds this broker to a running one)")
 			}
@@ -65,7 +65,7 @@ with Kafka's names (log.retention.ms, num.partitions, ...).`,
 			if err != nil {
 				return err
 			}
-			log.Info("samsa broker started", "node", b.NodeID(), "listen", b.Addr(), "data", dataDirOr(dataDir, settings))
+			log.Info("samsa broker started", "node", b.NodeID(), "listen", b.Addr(), "admin", b.AdminAddr(), "data", dataDirOr(dataDir, settings))
 			select {
 			case <-cmd.Context().Done():
 				log.Info("shutting down")
@@ -89,8 +89,13 @@ with Kafka's names (log.retention.ms, num.partitions, ...).`,
 	f.StringVar(&configFile, "config", "", "server.properties-style settings file")
 	f.StringArrayVar(&overrides, "set", nil, "a setting key=value (repeatable), e.g. --set num.partitions=3")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&adminListen, "admin-listen", defaultAdminListen, `HTTP admin host:port: /metrics (Prometheus), /healthz, /readyz ("" disables it)`)
 	return cmd
 }
+
+// defaultAdminListen is the admin port of broker 1; samsa dev gives broker
+// N the port +N-1.
+const defaultAdminListen = "127.0.0.1:9644"
 
 func dataDirOr(d string, settings map[string]string) string {
 	if d != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,7 @@ func newDevCmd() *cobra.Command {
 		basePort int
 		sets     []string
 		logLevel string
+		admin    string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -43,6 +45,15 @@ func newDevCmd() *cobra.Command {
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			adminAddr := func(int) string { return "" }
+			if admin != "" {
+				ah, ap, err := net.SplitHostPort(admin)
+				port, perr := strconv.Atoi(ap)
+				if err != nil || perr != nil {
+					return fmt.Errorf("--admin-listen %q: expected host:port", admin)
+				}
+				adminAddr = func(i int) string { return net.JoinHostPort(ah, strconv.Itoa(port+i-1)) }
+			}
 			initial := map[uint64]string{}
 			for i := 1; i <= n; i++ {
 				initial[uint64(i)] = host + ":" + strconv.Itoa(basePort+10000+i-1)
@@ -62,6 +73,7 @@ func newDevCmd() *cobra.Command {
 						InitialCluster: initial,
 						Settings:       settings,
 						Logger:         log.With("node", i),
+						AdminListen:    adminAddr(i),
 					})
 				}(i)
 			}
@@ -83,7 +95,11 @@ func newDevCmd() *cobra.Command {
 				}
 			}
 			for _, b := range brokers {
-				fmt.Fprintf(cmd.OutOrStdout(), "broker %d listening on %s\n", b.NodeID(), b.Addr())
+				if b.AdminAddr() != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "broker %d listening on %s (admin http://%s)\n", b.NodeID(), b.Addr(), b.AdminAddr())
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "broker %d listening on %s\n", b.NodeID(), b.Addr())
+				}
 			}
 			<-cmd.Context().Done()
 			log.Info("shutting down")
@@ -98,5 +114,6 @@ func newDevCmd() *cobra.Command {
 	f.IntVar(&basePort, "port", 9092, "Kafka port of broker 1; broker N uses port+N-1, Raft port+10000+N-1")
 	f.StringArrayVar(&sets, "set", nil, "a broker setting key=value (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&admin, "admin-listen", defaultAdminListen, `HTTP admin host:port of broker 1 (/metrics, /healthz, /readyz); broker N uses port+N-1 ("" disables)`)
 	return cmd
 }

@@ -283,3 +283,26 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstRecordHeader(t *testing.T) {
+	for _, c := range allCodecs {
+		recs := []Record{
+			{OffsetDelta: 0, Value: []byte("a"), Headers: []RecordHeader{{Key: "other", Value: []byte("x")}, {Key: "traceparent", Value: []byte("00-tp-01")}}},
+			{OffsetDelta: 1, Value: []byte("b"), Headers: []RecordHeader{{Key: "later", Value: []byte("y")}}},
+		}
+		b, err := Build(Header{Attributes: int16(c), LastOffsetDelta: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := FirstRecordHeader(b, "traceparent"); !ok || string(v) != "00-tp-01" {
+			t.Errorf("%s: traceparent %q, %v", c, v, ok)
+		}
+		// Only the first record counts.
+		if v, ok := FirstRecordHeader(b, "later"); ok {
+			t.Errorf("%s: found a later record's header: %q", c, v)
+		}
+		if _, ok := FirstRecordHeader(b[:len(b)-1], "traceparent"); ok {
+			t.Errorf("%s: truncated batch accepted", c)
+		}
+	}
+}

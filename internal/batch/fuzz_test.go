@@ -68,10 +68,24 @@ func FuzzRecords(f *testing.F) {
 	smallLimit(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, b := range fuzzInputs(data) {
+			// Reads the same bytes; must never panic, and must agree with
+			// Records on a well-formed batch.
+			tp, tpOK := FirstRecordHeader(b, "traceparent")
 			h, recs, err := Records(b)
 			if err != nil {
 				checkErr(t, "Records", err)
 				continue
+			}
+			if len(recs) > 0 {
+				var want []byte
+				for _, rh := range recs[0].Headers {
+					if rh.Key == "traceparent" && rh.Value != nil && want == nil {
+						want = rh.Value
+					}
+				}
+				if (want != nil) != tpOK || !bytes.Equal(want, tp) {
+					t.Fatalf("FirstRecordHeader %q %v, first record's header %q", tp, tpOK, want)
+				}
 			}
 			if len(recs) != int(h.NumRecords) {
 				t.Fatalf("%d records, header says %d", len(recs), h.NumRecords)

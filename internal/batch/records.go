@@ -319,3 +319,34 @@ func putHeader(b []byte, h *Header) {
 	be.PutUint32(b[posBaseSequence:], uint32(h.BaseSequence))
 	be.PutUint32(b[posNumRecords:], uint32(h.NumRecords))
 }
+
+// FirstRecordHeader returns the value of the first record's header named
+// key in one complete batch (decompressing it if needed; the value is the
+// caller's), or false if the batch is malformed or that record has no such
+// header. The broker reads a W3C traceparent this way.
+func FirstRecordHeader(b []byte, key string) ([]byte, bool) {
+	// No CRC check: the broker validates the batch right after.
+	h, err := ParseHeader(b)
+	if err != nil || h.Size() != len(b) || h.NumRecords <= 0 || h.Codec() > Zstd {
+		return nil, false
+	}
+	data := b[HeaderSize:]
+	if c := h.Codec(); c != None {
+		bp := getBuf()
+		defer putBuf(bp)
+		if data, err = appendDecompressed((*bp)[:0], c, data, MaxDecompressedSize); err != nil {
+			return nil, false
+		}
+		*bp = data
+	}
+	var r Record
+	if _, _, err := parseRecord(data, &r); err != nil {
+		return nil, false
+	}
+	for _, rh := range r.Headers {
+		if rh.Key == key && rh.Value != nil {
+			return append([]byte(nil), rh.Value...), true
+		}
+	}
+	return nil, false
+}
