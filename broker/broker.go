@@ -39,6 +39,9 @@ type Config struct {
 	// AdminListen is the HTTP admin address (/metrics, /healthz, /readyz);
 	// empty disables it.
 	AdminListen string
+	// AdminOptional: AdminListen is a default, not the operator's choice,
+	// so a port already taken is a warning rather than an error.
+	AdminOptional bool
 	// TracerProvider traces requests with this provider (owned by the
 	// caller); nil configures tracing from the OTEL_* environment
 	// variables, off unless OTEL_TRACES_EXPORTER is set.
@@ -114,7 +117,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.AdminListen != "" {
 		// Up before the broker joins the cluster: /healthz answers and
 		// /readyz says 503 while it waits for the controller.
-		if admin, err = startAdmin(cfg.AdminListen, metrics, cfg.Logger); err != nil {
+		if admin, err = startAdmin(cfg.AdminListen, metrics, cfg.Logger); err != nil && cfg.AdminOptional {
+			// The default port, taken (another broker on this machine):
+			// run without it rather than refuse to start.
+			cfg.Logger.Warn("admin port not available; /metrics, /healthz and /readyz are off (set --admin-listen)", "addr", cfg.AdminListen, "err", err)
+			admin, err = nil, nil
+		}
+		if err != nil {
 			ln.Close()
 			shutdownTracing(tracing)
 			return nil, err

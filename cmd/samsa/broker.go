@@ -50,7 +50,8 @@ with Kafka's names (log.retention.ms, num.partitions, ...).`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg := broker.Config{NodeID: nodeID, DataDir: dataDir, Listen: listen, Advertise: advertise,
-				RaftAddr: raftAddr, Settings: settings, Logger: log, Join: join, AdminListen: adminListen}
+				RaftAddr: raftAddr, Settings: settings, Logger: log, Join: join, AdminListen: adminListen,
+				AdminOptional: !cmd.Flags().Changed("admin-listen")}
 			if initial != "" && join != "" {
 				return fmt.Errorf("--initial-cluster and --join: give one (--initial-cluster starts a new cluster, --join adds this broker to a running one)")
 			}
