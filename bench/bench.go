@@ -635,17 +635,30 @@ func recordLatency(h *hdrhistogram.Histogram, d time.Duration) {
 	_ = h.RecordValue(min(max(d.Microseconds(), 1), maxLatencyUS))
 }
 
-// listOffsets lists a topic's start or end offsets.
+// listOffsets lists a topic's start or end offsets, retrying retriable
+// errors for up to stallTimeout: just after a topic is created, metadata
+// can name a leader that is not ready yet (NOT_LEADER_FOR_PARTITION).
 func listOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (kadm.ListedOffsets, error) {
-	offs, err := list(ctx, topic)
-	if err == nil {
-		err = offs.Error()
+	deadline := time.Now().Add(stallTimeout)
+	for {
+		offs, err := list(ctx, topic)
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil {
+			return offs, nil
+		}
+		if !kerr.IsRetriable(err) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("bench: list offsets of %s: %w", topic, err)
+		}
+		if err := sleepUntil(ctx, time.Now().Add(listRetryBackoff)); err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("bench: list offsets of %s: %w", topic, err)
-	}
-	return offs, nil
 }
+
+// listRetryBackoff is the pause between listOffsets attempts.
+const listRetryBackoff = 200 * time.Millisecond
 
 // consumeRun reads the topic from the offsets in from (the end offsets
 // when the run began) to the end offsets seen when the phase begins: all

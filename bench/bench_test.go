@@ -3,11 +3,13 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -210,4 +212,31 @@ func fakeCluster(t *testing.T, n int, opts ...kfake.Opt) (*kfake.Cluster, contex
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return c, ctx
+}
+
+// TestListOffsetsRetries: a retriable partition error (a leader not ready
+// just after topic creation) is retried; others fail at once.
+func TestListOffsetsRetries(t *testing.T) {
+	calls := 0
+	list := func(_ context.Context, topics ...string) (kadm.ListedOffsets, error) {
+		calls++
+		var err error
+		if calls < 3 {
+			err = kerr.NotLeaderForPartition
+		}
+		return kadm.ListedOffsets{topics[0]: {0: {Topic: topics[0], Offset: 7, Err: err}}}, nil
+	}
+	offs, err := listOffsets(context.Background(), list, "t")
+	if o, _ := offs.Lookup("t", 0); err != nil || calls != 3 || o.Offset != 7 {
+		t.Fatalf("offsets %v, error %v after %d calls", offs, err, calls)
+	}
+
+	calls = 0
+	fatal := func(context.Context, ...string) (kadm.ListedOffsets, error) {
+		calls++
+		return nil, kerr.TopicAuthorizationFailed
+	}
+	if _, err := listOffsets(context.Background(), fatal, "t"); !errors.Is(err, kerr.TopicAuthorizationFailed) || calls != 1 {
+		t.Fatalf("error %v after %d calls", err, calls)
+	}
 }

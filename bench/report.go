@@ -219,7 +219,7 @@ func (r Report) Describe() string {
 		}
 		fmt.Fprintf(&b, "topic %s (%d partitions), replication factor %s", t.Name, t.Partitions, rfName(t.ReplicationFactor))
 	}
-	b.WriteString("\n")
+	b.WriteString(".\n")
 	d := c.dims()
 	fmt.Fprintf(&b, "%d records per cell", c.Records)
 	if c.MaxCellBytes > 0 {
@@ -237,7 +237,7 @@ func (r Report) Describe() string {
 	} else {
 		b.WriteString("max throughput")
 	}
-	fmt.Fprintf(&b, ", %d run(s)", c.Runs)
+	fmt.Fprintf(&b, ", %d run(s).", c.Runs)
 	return b.String()
 }
 
