@@ -367,23 +367,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 // topic creation or leader election. It returns the partition count and
 // whether it created the topic.
 func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, rf int16) (int, bool, error) {
-	// Create first rather than look first: metadata for a missing topic
-	// takes franz-go seconds of retries.
-	created := false
-	r, err := adm.CreateTopic(ctx, partitions, rf, nil, topic)
-	switch {
-	case err == nil:
-		created = true
-	case errors.Is(err, kerr.TopicAlreadyExists):
-		// Reuse it.
-	default:
-		// Not allowed to create it, say, which is fine if it exists.
-		if tds, lerr := adm.ListTopics(ctx, topic); lerr != nil || tds[topic].Err != nil || len(tds[topic].Partitions) == 0 {
-			if r.ErrMessage != "" {
-				return 0, false, fmt.Errorf("bench: create topic %s: %w: %s", topic, err, r.ErrMessage)
-			}
-			return 0, false, fmt.Errorf("bench: create topic %s: %w", topic, err)
-		}
+	created, err := createTopic(ctx, adm, topic, partitions, rf)
+	if err != nil {
+		return 0, false, err
 	}
 	for {
 		tds, err := adm.ListTopics(ctx, topic)
@@ -398,6 +384,35 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions
 			return 0, created, fmt.Errorf("bench: topic %s has no leaders yet: %w", topic, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// createTopic creates the topic, or finds it exists. It creates first
+// rather than looks first because metadata for a missing topic takes
+// franz-go seconds of retries.
+func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, rf int16) (bool, error) {
+	deadline := time.Now().Add(stallTimeout)
+	for {
+		r, err := adm.CreateTopic(ctx, partitions, rf, nil, topic)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, kerr.TopicAlreadyExists):
+			return false, nil
+		case settling(err) && time.Now().Before(deadline):
+			if err := sleepUntil(ctx, time.Now().Add(listRetryBackoff)); err != nil {
+				return false, err
+			}
+			continue
+		}
+		// Not allowed to create it, say, which is fine if it exists.
+		if tds, lerr := adm.ListTopics(ctx, topic); lerr == nil && tds[topic].Err == nil && len(tds[topic].Partitions) > 0 {
+			return false, nil
+		}
+		if r.ErrMessage != "" {
+			return false, fmt.Errorf("bench: create topic %s: %w: %s", topic, err, r.ErrMessage)
+		}
+		return false, fmt.Errorf("bench: create topic %s: %w", topic, err)
 	}
 }
 
@@ -635,7 +650,7 @@ func recordLatency(h *hdrhistogram.Histogram, d time.Duration) {
 	_ = h.RecordValue(min(max(d.Microseconds(), 1), maxLatencyUS))
 }
 
-// listOffsets lists a topic's start or end offsets, retrying retriable
+// listOffsets lists a topic's start or end offsets, retrying settling
 // errors for up to stallTimeout: just after a topic is created, metadata
 // can name a leader that is not ready yet (NOT_LEADER_FOR_PARTITION).
 func listOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (kadm.ListedOffsets, error) {
@@ -648,7 +663,7 @@ func listOffsets(ctx context.Context, list func(context.Context, ...string) (kad
 		if err == nil {
 			return offs, nil
 		}
-		if !kerr.IsRetriable(err) || time.Now().After(deadline) {
+		if !settling(err) || time.Now().After(deadline) {
 			return nil, fmt.Errorf("bench: list offsets of %s: %w", topic, err)
 		}
 		if err := sleepUntil(ctx, time.Now().Add(listRetryBackoff)); err != nil {
@@ -657,8 +672,16 @@ func listOffsets(ctx context.Context, list func(context.Context, ...string) (kad
 	}
 }
 
-// listRetryBackoff is the pause between listOffsets attempts.
+// listRetryBackoff is the pause between attempts of a request that
+// failed while the cluster settles.
 const listRetryBackoff = 200 * time.Millisecond
+
+// settling reports errors worth retrying for a while during setup:
+// retriable ones and UNKNOWN_SERVER_ERROR, which is how Samsa answers
+// while a Raft group is not ready (e.g. just after topics were deleted).
+func settling(err error) bool {
+	return kerr.IsRetriable(err) || errors.Is(err, kerr.UnknownServerError)
+}
 
 // consumeRun reads the topic from the offsets in from (the end offsets
 // when the run began) to the end offsets seen when the phase begins: all

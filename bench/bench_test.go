@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestRunAgainstFake(t *testing.T) {
@@ -238,5 +239,43 @@ func TestListOffsetsRetries(t *testing.T) {
 	}
 	if _, err := listOffsets(context.Background(), fatal, "t"); !errors.Is(err, kerr.TopicAuthorizationFailed) || calls != 1 {
 		t.Fatalf("error %v after %d calls", err, calls)
+	}
+}
+
+// TestCreateTopicRetriesSettling: UNKNOWN_SERVER_ERROR on CreateTopics
+// (what Samsa answers while a Raft group is not ready) is retried until
+// the topic is created; a non-transient error fails at once.
+func TestCreateTopicRetriesSettling(t *testing.T) {
+	c, ctx := fakeCluster(t, 1)
+	fails := 0
+	failCreate := func(code int16, times int) {
+		c.ControlKey(int16(kmsg.CreateTopics), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			if fails >= times {
+				c.DropControl()
+				return nil, nil, false
+			}
+			fails++
+			c.KeepControl()
+			resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+			resp.Version = req.GetVersion()
+			for _, rt := range req.(*kmsg.CreateTopicsRequest).Topics {
+				st := kmsg.NewCreateTopicsResponseTopic()
+				st.Topic, st.ErrorCode = rt.Topic, code
+				resp.Topics = append(resp.Topics, st)
+			}
+			return resp, nil, true
+		})
+	}
+	failCreate(kerr.UnknownServerError.Code, 2)
+	adm := kadm.NewClient(mustClient(t, c))
+	parts, created, err := ensureTopic(ctx, adm, "settling", 2, 1)
+	if err != nil || !created || parts != 2 || fails != 2 {
+		t.Fatalf("partitions %d, created %v, error %v after %d failures", parts, created, err, fails)
+	}
+
+	fails = 0
+	failCreate(kerr.InvalidReplicationFactor.Code, 5)
+	if _, _, err := ensureTopic(ctx, adm, "invalid", 2, 1); !errors.Is(err, kerr.InvalidReplicationFactor) || fails != 1 {
+		t.Fatalf("error %v after %d failures", err, fails)
 	}
 }
