@@ -43,7 +43,9 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
 
-# The standard benchmark: one local broker, 6 partitions, 100-byte records.
+# The standard benchmark matrix on a local 3-broker cluster; regenerates the
+# marked section of docs/BENCHMARKS.md and its charts. QUICK=1: smoke run
+# into bin/bench-quick, docs/ untouched.
 bench: build
 	./scripts/bench.sh
 

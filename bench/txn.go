@@ -86,7 +86,7 @@ func RunTxn(ctx context.Context, cfg TxnConfig) (TxnReport, error) {
 		return rep, err
 	}
 	defer admCl.Close()
-	if _, _, err := ensureTopic(ctx, kadm.NewClient(admCl), Config{Topic: cfg.Topic, Partitions: int32(most), ReplicationFactor: cfg.ReplicationFactor}); err != nil {
+	if _, _, err := ensureTopic(ctx, kadm.NewClient(admCl), cfg.Topic, int32(most), cfg.ReplicationFactor); err != nil {
 		return rep, err
 	}
 	value := makePayloads(cfg.RecordSize, 1)[0]

@@ -1,35 +1,169 @@
 #!/usr/bin/env bash
-# The standard single-broker benchmark (issue: broker core): one broker and
-# the producer on this machine, 6 partitions, 100-byte records, acks 0/1/all
-# interleaved over RUNS runs, then the consume rate; and the idle RSS of a
-# broker holding 100 partitions. Results go to stdout; copy them into
-# docs/BENCHMARKS.md with the date and machine.
+# The standard benchmark (`make bench`): on a local three-broker cluster
+# (samsa dev, one process, sharing the machine with the client)
+#   1. the max-throughput matrix: replication factor 1 and 3 x record size
+#      100 B, 1 KiB, 10 KiB x codec none, lz4, zstd x acks 0, 1, all,
+#      all-noidem (acks=all with and without idempotence), interleaved,
+#      RUNS runs;
+#   2. latency at a fixed rate (RATE records/s per cell, 1 KiB records, no
+#      linger), measured from each record's scheduled send time, per acks
+#      mode at replication factor 1 and 3;
+# then the idle RSS of a single broker holding 100 partitions. It rewrites
+# the part of docs/BENCHMARKS.md between the bench:begin and bench:end
+# markers and the charts docs/bench-latency.svg (fixed rate) and
+# docs/bench-matrix.svg (max throughput).
+#
+# Each phase's full report (JSON) and tables (markdown) stay in $RESULTS
+# (default bin/bench-results), so a later failure does not lose them.
+#
+# QUICK=1 is a smoke run (same matrix, a few thousand records, one run) that
+# writes into $OUT (default bin/bench-quick: a copy of BENCHMARKS.md and the
+# charts) and leaves docs/ alone. Any variable below can be overridden.
+# On 2 cores the matrix took about 2 minutes at 250k records and 24 MiB per
+# cell; these defaults write about 1.6 times that (expect about 4 minutes,
+# then 2 at the fixed rate) and up to about 17 GB on disk (removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RECORDS=${RECORDS:-1000000}
-RUNS=${RUNS:-3}
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  RECORDS=${RECORDS:-5000} CELL_BYTES=${CELL_BYTES:-$((2 << 20))} RUNS=${RUNS:-1}
+  RATE=${RATE:-2000} RATE_RECORDS=${RATE_RECORDS:-2000} IDLE_WAIT=${IDLE_WAIT:-2}
+  OUT=${OUT:-bin/bench-quick} RESULTS=${RESULTS:-bin/bench-quick}
+else
+  RECORDS=${RECORDS:-400000} CELL_BYTES=${CELL_BYTES:-$((40 << 20))} RUNS=${RUNS:-3}
+  RATE=${RATE:-5000} RATE_RECORDS=${RATE_RECORDS:-25000} IDLE_WAIT=${IDLE_WAIT:-10}
+  OUT=${OUT:-docs} RESULTS=${RESULTS:-bin/bench-results}
+fi
+PARTITIONS=${PARTITIONS:-6}
 PORT=${PORT:-19392}
 BIN=./bin/samsa
+DOC=docs/BENCHMARKS.md
 [ -x "$BIN" ] || go build -o "$BIN" ./cmd/samsa
 
 data=$(mktemp -d)
-cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"; }
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"; }
 trap cleanup EXIT
 
-start_broker() {
-  "$BIN" broker --data-dir "$data/$1" --listen 127.0.0.1:$PORT --raft-addr 127.0.0.1:$((PORT+10000)) --log-level warn &
-  pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.1; done
-  echo "broker did not start" >&2; exit 1
+# wait_ready PORT...: until every port accepts connections and the cluster
+# answers metadata (the controller has a quorum).
+wait_ready() {
+  local brokers
+  brokers=$(printf '127.0.0.1:%s,' "$@")
+  for _ in $(seq 300); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "broker exited; log:" >&2; tail -20 "$data/broker.log" >&2; exit 1
+    fi
+    if "$BIN" --brokers "${brokers%,}" topics list >/dev/null 2>&1; then return; fi
+    sleep 0.2
+  done
+  echo "cluster did not start; log:" >&2; tail -20 "$data/broker.log" >&2; exit 1
 }
 
-echo "== samsa bench: $RECORDS x 100 B records, 6 partitions, acks 0,1,all, $RUNS runs"
-start_broker bench
-"$BIN" bench --brokers 127.0.0.1:$PORT --acks 0,1,all --records "$RECORDS" --size 100 --partitions 6 --runs "$RUNS" --json "$data/bench.json"
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
+
+mkdir -p "$OUT" "$RESULTS"
+started=$(date +%s)
+"$BIN" dev --brokers 3 --data-dir "$data/dev" --port "$PORT" --log-level warn >"$data/broker.log" 2>&1 &
+pid=$!
+wait_ready "$PORT" $((PORT + 1)) $((PORT + 2))
+B=127.0.0.1:$PORT,127.0.0.1:$((PORT + 1)),127.0.0.1:$((PORT + 2))
+
+matrix_args=(--replication-factor 1,3 --size 100,1024,10240 --compression none,lz4,zstd --acks 0,1,all,all-noidem
+  --records "$RECORDS" --max-cell-bytes "$CELL_BYTES" --partitions "$PARTITIONS" --runs "$RUNS")
+rate_args=(--replication-factor 1,3 --size 1024 --acks 0,1,all,all-noidem --rate "$RATE" --records "$RATE_RECORDS"
+  --linger 0 --partitions "$PARTITIONS" --runs "$RUNS" --no-consume)
+
+echo "== matrix (max throughput): ${matrix_args[*]}"
+"$BIN" bench --brokers "$B" "${matrix_args[@]}" --topic matrix --delete-topic --timeout 25m \
+  --json "$RESULTS/matrix.json" --markdown "$RESULTS/matrix.md" --svg "$RESULTS/bench-matrix.svg"
+echo "== fixed rate: ${rate_args[*]}"
+"$BIN" bench --brokers "$B" "${rate_args[@]}" --topic rate --delete-topic --timeout 10m \
+  --json "$RESULTS/rate.json" --markdown "$RESULTS/rate.md" --svg "$RESULTS/bench-latency.svg"
+stop
+bench_secs=$(($(date +%s) - started))
 
 echo "== idle RSS with 100 partitions"
-start_broker idle
+"$BIN" broker --data-dir "$data/idle" --listen 127.0.0.1:$PORT --raft-addr 127.0.0.1:$((PORT + 10000)) --log-level warn >"$data/broker.log" 2>&1 &
+pid=$!
+wait_ready "$PORT"
 "$BIN" --brokers 127.0.0.1:$PORT topics create idle --partitions 100 >/dev/null
-sleep 10
-echo "broker RSS after 10 s idle with 100 partitions: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$pid/status)"
+sleep "$IDLE_WAIT"
+rss=$(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$pid/status)
+echo "broker RSS after $IDLE_WAIT s idle with 100 partitions: $rss"
+stop
+
+# The generated section, between markers that stay in place.
+commit=$(git rev-parse --short HEAD)
+git diff --quiet HEAD -- . ':!docs' || commit="$commit + uncommitted changes"
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
+gen="$data/generated.md"
+{
+  echo "<!-- bench:begin — generated by \`make bench\` (scripts/bench.sh); edit the script, not this section -->"
+  echo "## Standard matrix (\`make bench\`)"
+  echo
+  if [ "$QUICK" = 1 ]; then
+    echo "**QUICK=1 smoke run: too few records for the numbers to mean anything.**"
+    echo
+  fi
+  echo "Generated $(date -u +%F) at commit $commit on $(nproc) cores ($cpu), $mem, in ${bench_secs} s."
+  echo "Three brokers in one process (\`samsa dev --brokers 3\`) and the client on the"
+  echo "same machine; $PARTITIONS partitions per topic, one topic per replication factor."
+  echo "Cells are interleaved within each run; throughput is the median (min–max) of"
+  echo "$RUNS run(s), latencies are medians. Produce latency runs from the send time to"
+  echo "the acknowledgement, end-to-end latency from the send time until a consumer"
+  echo "(running during the produce phase) has the record; consume is a separate"
+  echo "read of each run's records after its cells. \`all-noidem\` is acks=all without"
+  echo "idempotence. Regenerate with \`make bench\`; \`make bench QUICK=1\` is a smoke run"
+  echo "that writes to bin/bench-quick instead."
+  echo
+  echo "### Max throughput"
+  echo
+  echo "Records per cell: $RECORDS, at most $CELL_BYTES value bytes (so 1 KiB and 10 KiB"
+  echo "cells write fewer, larger records); linger 5 ms, up to 500k buffered records."
+  echo "Latency here is mostly time queued in the client."
+  echo
+  echo '```'
+  echo "samsa bench ${matrix_args[*]}"
+  echo '```'
+  echo
+  cat "$RESULTS/matrix.md"
+  echo
+  echo "![Latency percentiles at max throughput](bench-matrix.svg)"
+  echo
+  echo "### Latency at a fixed rate"
+  echo
+  echo "$RATE records/s per cell, no linger; latency counts from each record's"
+  echo "scheduled send time, so a stall delays every record due during it (no"
+  echo "coordinated omission)."
+  echo
+  echo '```'
+  echo "samsa bench ${rate_args[*]}"
+  echo '```'
+  echo
+  cat "$RESULTS/rate.md"
+  echo
+  echo "![Latency percentiles per acks mode at a fixed rate](bench-latency.svg)"
+  echo
+  echo "### Idle memory"
+  echo
+  echo "A single broker (\`samsa broker\`) with a 100-partition topic, after $IDLE_WAIT s idle: **$rss** RSS."
+  echo "<!-- bench:end -->"
+} >"$gen"
+
+target="$OUT/BENCHMARKS.md"
+[ "$target" = "$DOC" ] || cp "$DOC" "$target"
+if ! grep -q '^<!-- bench:begin' "$target" || ! grep -q '^<!-- bench:end -->' "$target"; then
+  echo "$target has no <!-- bench:begin --> ... <!-- bench:end --> markers" >&2; exit 1
+fi
+awk -v gen="$gen" '
+  /^<!-- bench:begin/ { while ((getline line < gen) > 0) print line; skip = 1; next }
+  /^<!-- bench:end -->/ { skip = 0; next }
+  !skip
+' "$target" >"$data/doc.md"
+# Charts and text change together, only once everything has run.
+[ "$RESULTS" = "$OUT" ] || cp "$RESULTS/bench-matrix.svg" "$RESULTS/bench-latency.svg" "$OUT/"
+cp "$data/doc.md" "$target"
+echo "== wrote $target, $OUT/bench-matrix.svg and $OUT/bench-latency.svg in $(($(date +%s) - started)) s"

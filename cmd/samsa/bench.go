@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"time"
 
@@ -13,17 +15,28 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	var (
-		cfg      bench.Config
-		jsonPath string
-		quiet    bool
-		timeout  time.Duration
+		cfg          bench.Config
+		rfs          []int
+		jsonPath     string
+		svgPath      string
+		markdownPath string
+		quiet        bool
+		bar          bool
+		timeout      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Benchmark produce (per acks mode) and consume throughput and latency",
-		Long: "Benchmark any Kafka-protocol cluster. Creates the topic if missing, then for each\n" +
-			"run produces --records records per acks mode (modes interleaved within a run)\n" +
-			"and reads the whole topic back. Prints a table; --json also writes every run.",
+		Long: "Benchmark any Kafka-protocol cluster. Every combination of --replication-factor,\n" +
+			"--size, --compression and --acks is a cell; each run produces --records records\n" +
+			"per cell, cells interleaved within a run, one topic per replication factor\n" +
+			"(created if missing). A consumer reads each cell's records as they are produced\n" +
+			"(end-to-end latency), and after each run the run's records are read back\n" +
+			"(consume throughput). Without --rate producers go as fast as they can; with\n" +
+			"--rate N they send N records/s per cell in total (split evenly over --producers)\n" +
+			"and latency counts from each record's scheduled send time, so stalls are not\n" +
+			"hidden (no coordinated omission). Prints a table; --json writes every run,\n" +
+			"--svg a latency chart, --markdown the tables for docs.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			seeds, err := seedBrokers(cmd)
@@ -31,8 +44,18 @@ func newBenchCmd() *cobra.Command {
 				return err
 			}
 			cfg.Brokers = seeds
+			for _, rf := range rfs {
+				if rf < -1 || rf > math.MaxInt16 {
+					return fmt.Errorf("--replication-factor %d out of range", rf)
+				}
+				cfg.ReplicationFactors = append(cfg.ReplicationFactors, int16(rf))
+			}
+			if cfg.Linger == 0 {
+				cfg.Linger = -1 // the flag's 0 means no linger, not the default
+			}
 			if !quiet {
 				cfg.Progress = cmd.ErrOrStderr()
+				cfg.ProgressBar = bar || isTerminal(cfg.Progress)
 			}
 			ctx := cmd.Context()
 			if ctx == nil {
@@ -46,39 +69,64 @@ func newBenchCmd() *cobra.Command {
 			rep, runErr := bench.Run(ctx, cfg)
 			// Print and save whatever completed, even after a failure:
 			// a long benchmark's finished runs are still worth having.
-			if len(rep.Summary) > 0 {
-				if err := rep.WriteTable(cmd.OutOrStdout()); err != nil {
-					return err
-				}
+			if len(rep.Summary) == 0 {
+				return runErr
 			}
-			if jsonPath != "" && (runErr == nil || len(rep.Summary) > 0) {
-				if err := writeJSONReport(cmd, jsonPath, rep); err != nil && runErr == nil {
-					return err
+			if err := rep.WriteTable(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			for _, out := range []struct {
+				path  string
+				write func(io.Writer) error
+			}{{jsonPath, rep.WriteJSON}, {svgPath, rep.WriteSVG}, {markdownPath, rep.WriteMarkdown}} {
+				if out.path == "" {
+					continue
+				}
+				if err := writeTo(cmd, out.path, out.write); err != nil && runErr == nil {
+					runErr = err
 				}
 			}
 			return runErr
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Topic, "topic", "", "topic to use; created if missing (default bench-<random>)")
-	f.Int32Var(&cfg.Partitions, "partitions", bench.DefaultPartitions, "partitions when creating the topic (-1 = broker default)")
-	f.Int16Var(&cfg.ReplicationFactor, "replication-factor", -1, "replication factor when creating the topic (-1 = broker default)")
-	f.StringSliceVar(&cfg.Acks, "acks", bench.DefaultAcks, "comma-separated acks modes to measure: 0, 1, all (idempotent), all-noidem")
-	f.IntVar(&cfg.Records, "records", bench.DefaultRecords, "records per acks mode per run")
-	f.IntVar(&cfg.RecordSize, "size", bench.DefaultRecordSize, "record value size in bytes")
-	f.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
+	f.StringVar(&cfg.Topic, "topic", "", "topic to use; created if missing (default bench-<random>; -rfN appended with several replication factors)")
+	f.Int32Var(&cfg.Partitions, "partitions", bench.DefaultPartitions, "partitions when creating a topic (-1 = broker default)")
+	f.IntSliceVar(&rfs, "replication-factor", []int{-1}, "comma-separated replication factors to compare, one topic each (-1 = broker default)")
+	f.StringSliceVar(&cfg.Acks, "acks", bench.DefaultAcks, "comma-separated acks modes to compare: 0, 1, all (idempotent), all-noidem")
+	f.IntSliceVar(&cfg.RecordSizes, "size", []int{bench.DefaultRecordSize}, "comma-separated record value sizes in bytes to compare")
+	f.StringSliceVar(&cfg.Compressions, "compression", []string{"none"}, "comma-separated codecs to compare: none, gzip, snappy, lz4, zstd")
+	f.IntVar(&cfg.Records, "records", bench.DefaultRecords, "records per cell per run")
+	f.Int64Var(&cfg.MaxCellBytes, "max-cell-bytes", 0, "cap a cell's records at this many value bytes (records x size), so large sizes do not multiply the volume (0 = no cap)")
+	f.Float64Var(&cfg.Rate, "rate", 0, "fixed rate: records/s per cell in total over all producers (0 = as fast as possible)")
+	f.BoolVar(&cfg.NoE2E, "no-e2e", false, "skip the end-to-end latency measurement (no consumer during produce; values not stamped)")
 	f.IntVar(&cfg.Producers, "producers", 1, "concurrent producer clients")
 	f.IntVar(&cfg.Runs, "runs", 1, "repetitions; >1 reports median and min–max")
-	f.DurationVar(&cfg.Linger, "linger", bench.DefaultLinger, "producer linger")
+	f.DurationVar(&cfg.Linger, "linger", bench.DefaultLinger, "producer linger (0 = none)")
 	f.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", bench.DefaultMaxBufferedRecords, "per-producer buffer before Produce blocks")
+	f.IntVar(&cfg.MaxBufferedBytes, "max-buffered-bytes", bench.DefaultMaxBufferedBytes, "per-producer buffered value bytes before Produce blocks")
 	f.Int32Var(&cfg.BatchMaxBytes, "batch-max-bytes", bench.DefaultBatchMaxBytes, "maximum record batch size")
 	f.BoolVar(&cfg.SkipConsume, "no-consume", false, "skip the consume phase")
-	f.BoolVar(&cfg.DeleteTopic, "delete-topic", false, "delete the topic at the end if the benchmark created it")
+	f.BoolVar(&cfg.DeleteTopic, "delete-topic", false, "delete the topics at the end if the benchmark created them")
 	f.StringVar(&jsonPath, "json", "", "also write the full report as JSON to this file (- = stdout)")
-	f.BoolVar(&quiet, "quiet", false, "no per-phase progress lines on stderr")
+	f.StringVar(&svgPath, "svg", "", "also write a chart of the latency percentiles per acks mode (SVG) to this file")
+	f.StringVar(&markdownPath, "markdown", "", "also write the tables as markdown to this file")
+	f.BoolVar(&quiet, "quiet", false, "no progress output on stderr")
+	f.BoolVar(&bar, "progress", false, "draw the progress bar even if stderr is not a terminal")
 	f.DurationVar(&timeout, "timeout", 0, "abort the whole benchmark after this long (0 = none)")
 	cmd.AddCommand(newBenchTxnCmd())
 	return cmd
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// a progress bar redrawn in place makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func newBenchTxnCmd() *cobra.Command {
@@ -129,31 +177,27 @@ func newBenchTxnCmd() *cobra.Command {
 	return cmd
 }
 
-func writeJSONReport(cmd *cobra.Command, path string, rep bench.Report) error {
-	return writeJSON(cmd, path, rep)
-}
-
 // writeJSON writes v, indented, to path (- = stdout).
 func writeJSON(cmd *cobra.Command, path string, v any) error {
-	w := cmd.OutOrStdout()
-	var f *os.File
-	if path != "-" {
-		var err error
-		if f, err = os.Create(path); err != nil {
-			return err
-		}
-		w = f
+	return writeTo(cmd, path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
+}
+
+// writeTo writes to the file at path, or to stdout for "-".
+func writeTo(cmd *cobra.Command, path string, write func(io.Writer) error) error {
+	if path == "-" {
+		return write(cmd.OutOrStdout())
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		if f != nil {
-			f.Close()
-		}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if f != nil {
-		return f.Close()
-	}
-	return nil
+	return f.Close()
 }
