@@ -2,11 +2,16 @@ package actors
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/config"
 	"github.com/samsa-io/samsa/raftgroup"
@@ -49,5 +54,19 @@ func TestSilentBrokerLeavesAfterSessionTimeout(t *testing.T) {
 	}
 	if !b.brokerAlive(1) {
 		t.Fatal("this broker must count itself alive")
+	}
+}
+
+// TestErrorCodeTransientRaft: a Raft group that is not ready (still
+// starting or electing) is answered with a retriable code, not
+// UNKNOWN_SERVER_ERROR, which clients give up on.
+func TestErrorCodeTransientRaft(t *testing.T) {
+	for _, err := range []error{dragonboat.ErrShardNotReady, fmt.Errorf("create topic: %w", dragonboat.ErrSystemBusy), dragonboat.ErrTimeout} {
+		if code := ErrorCode(err); code != kerr.RequestTimedOut.Code || !kerr.ErrorForCode(code).(*kerr.Error).Retriable {
+			t.Errorf("%v: code %d, want a retriable REQUEST_TIMED_OUT", err, code)
+		}
+	}
+	if code := ErrorCode(errors.New("something else")); code != kerr.UnknownServerError.Code {
+		t.Errorf("an unknown error: %d", code)
 	}
 }

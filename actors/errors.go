@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/lni/dragonboat/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/raftgroup"
@@ -48,6 +49,14 @@ func ErrorCode(err error) int16 {
 	}
 	if errors.Is(err, errTimeout) {
 		return kerr.RequestTimedOut.Code
+	}
+	// A Raft group that is still starting, electing or overloaded: a
+	// retriable answer, so clients try again rather than give up.
+	for _, transient := range []error{dragonboat.ErrShardNotReady, dragonboat.ErrSystemBusy, dragonboat.ErrTimeout,
+		dragonboat.ErrAborted, dragonboat.ErrShardNotFound} {
+		if errors.Is(err, transient) {
+			return kerr.RequestTimedOut.Code
+		}
 	}
 	return kerr.UnknownServerError.Code
 }
