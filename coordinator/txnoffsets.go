@@ -103,10 +103,10 @@ func (c *Coordinator) CompleteTxn(now time.Time, pid int64, commit bool) {
 	delete(c.txnPending, pid)
 }
 
-// TxnOffsetCommit handles TxnOffsetCommit v0–v3: offsets committed in
+// TxnOffsetCommit handles TxnOffsetCommit v0–v5: offsets committed in
 // producer pid's transaction are written at once (as part of it) but take
 // effect only when its commit marker arrives (CompleteTxn). A member
-// generation (v3, KIP-447) is checked as OffsetCommit checks it; without
+// generation (v3+, KIP-447) is checked as OffsetCommit checks it; without
 // one the commit is accepted, as Kafka does for older clients.
 func (c *Coordinator) TxnOffsetCommit(now time.Time, req *kmsg.TxnOffsetCommitRequest, respond func(*kmsg.TxnOffsetCommitResponse)) {
 	ms := c.observe(now)
