@@ -97,6 +97,8 @@ type Broker struct {
 	// leader, so a repeated leader event is not counted twice.
 	wonMu   sync.Mutex
 	wonTerm map[uint64]uint64
+	// peersSaved is what savePeers last wrote (reconcile only).
+	peersSaved string
 }
 
 // Start starts the Raft host, the controller and the partitions this broker
@@ -149,6 +151,8 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		OnMetadata:     func(*raftgroup.Metadata) { b.signalReconcile() },
 		OnLeaderChange: b.onLeaderChange,
 		Join:           b.joinFunc(ctx),
+		Rejoin:         b.rejoinFunc(ctx),
+		WasMember:      wasMember(opts.DataDir),
 		OnSyncPropose: func(shard uint64, d time.Duration) {
 			if shard == raftgroup.ControllerShardID {
 				b.metrics.ObservePropose("controller", d)
@@ -341,6 +345,7 @@ func (b *Broker) reconcile() {
 		b.stopPartition(p, true)
 	}
 	b.forgetDeletedTopics(md)
+	b.savePeers(md)
 	ids := make([]uint64, 0, len(desired))
 	for id := range desired {
 		ids = append(ids, id)
@@ -464,28 +469,43 @@ func (b *Broker) startPartition(md *raftgroup.Metadata, t *raftgroup.Topic, a ra
 	return nil
 }
 
-// verifyReplica checks a partition's log before its replica starts. A log
-// that lost applied records (a corrupt or truncated segment) is never
-// served: the directory is set aside and, when other replicas exist, the
-// controller replaces this replica with a fresh one that the leader fills
-// by snapshot. With no other replica the partition stays offline.
+// verifyReplica checks a partition's replica before it starts: its Raft log
+// (verified when the broker started, raftgroup.ErrRaftLogDamaged) and its
+// partition log. A log that lost applied records (a corrupt or truncated
+// segment) or a damaged Raft log is never served: the directory is set aside
+// and, when other replicas exist, the controller replaces this replica with
+// a fresh one that the leader fills by snapshot. With no other replica the
+// partition stays offline.
 func (b *Broker) verifyReplica(t *raftgroup.Topic, a raftgroup.PartitionAssignment, dir string) error {
-	err := partition.VerifyReplica(dir, b.settings.LogConfig(t.Configs))
-	if err == nil || !errors.Is(err, partition.ErrDamaged) {
-		return err
+	replicaID := a.ReplicaID(b.opts.NodeID)
+	raftErr := b.host.DamagedLog(a.ShardID, replicaID)
+	if raftErr == nil && !b.host.HasRaftState(a.ShardID, replicaID) && replicaExisted(dir, a) {
+		// The replica ran before but its Raft state is gone (the raft
+		// directory was lost): it must not come back as the same Raft
+		// replica, which may have voted and acknowledged.
+		raftErr = fmt.Errorf("%w: shard %d replica %d: no Raft state, but the replica ran before", raftgroup.ErrRaftLogDamaged, a.ShardID, replicaID)
+	}
+	err := raftErr
+	if err == nil {
+		err = partition.VerifyReplica(dir, b.settings.LogConfig(t.Configs))
+		if err == nil || !errors.Is(err, partition.ErrDamaged) {
+			return err
+		}
 	}
 	if len(a.Replicas) < 2 {
-		b.log.Error("partition log damaged and no other replica to repair it from; partition offline", "topic", t.Name, "partition", a.Partition, "err", err)
+		b.log.Error("partition replica damaged and no other replica to repair it from; partition offline", "topic", t.Name, "partition", a.Partition, "err", err)
 		return err
 	}
 	aside := fmt.Sprintf("%s.damaged-%d", dir, time.Now().UnixMilli())
-	b.log.Error("partition log damaged: setting it aside and rebuilding this replica from the others",
+	b.log.Error("partition replica damaged: setting it aside and rebuilding this replica from the others",
 		"topic", t.Name, "partition", a.Partition, "moved_to", aside, "err", err)
-	if err := os.Rename(dir, aside); err != nil {
+	if err := os.Rename(dir, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := b.host.RemoveReplicaData(a.ShardID, a.ReplicaID(b.opts.NodeID)); err != nil {
-		b.log.Warn("removing the damaged replica's Raft data", "err", err)
+	if raftErr == nil {
+		if err := b.host.RemoveReplicaData(a.ShardID, replicaID); err != nil {
+			b.log.Warn("removing the damaged replica's Raft data", "err", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -493,8 +513,20 @@ func (b *Broker) verifyReplica(t *raftgroup.Topic, a raftgroup.PartitionAssignme
 	if perr != nil {
 		return fmt.Errorf("requesting a replacement replica: %w", perr)
 	}
+	b.host.ForgetDamaged(a.ShardID)
 	// The reset bumped this replica's ID; reconcile starts the new one.
 	return errRebuilding
+}
+
+// replicaExisted reports whether a partition replica ran here before: it
+// applied records, or (with other replicas, where a false alarm only costs
+// a rebuild) its directory was set up, which happens before the Raft
+// replica starts.
+func replicaExisted(dir string, a raftgroup.PartitionAssignment) bool {
+	if _, err := os.Stat(filepath.Join(dir, partitionMetadataFile)); err != nil {
+		return false
+	}
+	return len(a.Replicas) > 1 || partition.HasApplied(dir)
 }
 
 // errRebuilding: the replica was replaced and starts again under a new ID.

@@ -266,12 +266,19 @@ func (b *Broker) transferLeadership(wait time.Duration) {
 	}
 	if leader, _ := b.host.IsLeader(raftgroup.ControllerShardID); leader {
 		for _, id := range md.BrokerIDs() {
-			if id != b.opts.NodeID && b.brokerAlive(id) {
-				if b.host.TransferLeadership(raftgroup.ControllerShardID, uint64(id)) == nil {
-					moving = append(moving, raftgroup.ControllerShardID)
-				}
-				break
+			if id == b.opts.NodeID || !b.brokerAlive(id) {
+				continue
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			replica, voter, ok := b.host.ControllerReplicaOf(ctx, id)
+			cancel()
+			if !ok || !voter {
+				continue // observers cannot lead
+			}
+			if b.host.TransferLeadership(raftgroup.ControllerShardID, replica) == nil {
+				moving = append(moving, raftgroup.ControllerShardID)
+			}
+			break
 		}
 	}
 	deadline := time.Now().Add(wait)

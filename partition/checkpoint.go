@@ -62,10 +62,11 @@ func readCheckpoint(dir, name string) (off int64, ok bool, err error) {
 // fsync it, rename it over the old one and fsync the directory, so a crash
 // leaves either the old or the new value, never a torn file.
 func writeCheckpoint(dir, name string, off int64) error {
-	return writeFileAtomic(dir, name, fmt.Appendf(nil, "0\n%d\n", off))
+	return WriteFileAtomic(dir, name, fmt.Appendf(nil, "0\n%d\n", off))
 }
 
-func writeFileAtomic(dir, name string, data []byte) error {
+// WriteFileAtomic replaces dir/name with data the same crash-safe way.
+func WriteFileAtomic(dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, name+tmpSuffix)
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {

@@ -693,7 +693,7 @@ func (l *Log) Close() error {
 		if err == nil {
 			// The marker is only written when everything before it is
 			// durable: its presence lets Open skip recovery.
-			err = writeFileAtomic(l.dir, cleanShutdownFile, nil)
+			err = WriteFileAtomic(l.dir, cleanShutdownFile, nil)
 		}
 	}
 	l.mu.Lock()

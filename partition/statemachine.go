@@ -510,7 +510,7 @@ func (s *StateMachine) checkpoint(l *Log) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.dir, checkpointFile, data)
+	return WriteFileAtomic(s.dir, checkpointFile, data)
 }
 
 // PrepareSnapshot captures the state a snapshot describes: the applied
@@ -628,6 +628,22 @@ func (s *StateMachine) CloseErr() error {
 // or truncated segment, an unreadable checkpoint). Serving it would hand out
 // a log with a hole; the replica must be rebuilt from the other replicas.
 var ErrDamaged = errors.New("partition: replica log damaged")
+
+// HasApplied reports whether the partition in dir has applied anything: a
+// Raft checkpoint past index 0, or a segment holding records (the
+// checkpoint is only written at snapshots).
+func HasApplied(dir string) bool {
+	if cp, err := readRaftCheckpoint(filepath.Join(dir, checkpointFile)); err != nil || cp.Applied > 0 {
+		return true
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+logSuffix))
+	for _, s := range segs {
+		if st, err := os.Stat(s); err == nil && st.Size() > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // VerifyReplica opens the log in dir, running crash recovery, and checks it
 // still holds everything the Raft checkpoint records as applied. A directory

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	"github.com/lni/dragonboat/v4/plugin/tan"
 	"github.com/lni/dragonboat/v4/raftio"
 	sm "github.com/lni/dragonboat/v4/statemachine"
+
+	"github.com/samsa-io/samsa/partition"
 )
 
 // ControllerShardID is the Raft shard that holds cluster metadata.
@@ -50,6 +54,14 @@ type Config struct {
 	// an observer, through another broker) the first time it starts;
 	// InitialMembers are then ignored.
 	Join func() error
+	// Rejoin, if set, asks the cluster to replace this node's controller
+	// replica, whose Raft state is lost or damaged, by a new one: it
+	// returns the new replica ID and whether it is an observer.
+	Rejoin func() (replicaID uint64, observer bool, err error)
+	// WasMember says this node was part of the cluster before (it has
+	// seen the cluster's metadata): missing controller state then means
+	// lost state, not a first start.
+	WasMember bool
 	// OnSyncPropose, if set, is told how long each SyncPropose took (the
 	// controller's proposals: metrics).
 	OnSyncPropose func(shardID uint64, d time.Duration)
@@ -105,6 +117,12 @@ type Host struct {
 	mu       sync.Mutex
 	leaders  map[uint64]LeaderInfo
 	replicas map[uint64]uint64     // shard → this node's replica ID
+	// ctrlID is this node's controller replica ID: the node ID, or a new
+	// ID after its controller state was lost (controllerReplicaFile).
+	ctrlID uint64
+	// damaged are replicas whose Raft log failed verification at start,
+	// by shard; the broker replaces them (see verifyLogDB).
+	damaged map[uint64]damagedLog
 	last     map[uint64]LeaderInfo // shard → the last leader seen (never 0)
 	// unreachable are Raft addresses whose last dial failed.
 	unreachable map[string]bool
@@ -160,6 +178,14 @@ func Start(cfg Config) (*Host, error) {
 			},
 		},
 	}
+	damaged, err := verifyLogDB(nhc, dir)
+	if err != nil {
+		return nil, err
+	}
+	h.damaged = map[uint64]damagedLog{}
+	for _, d := range damaged {
+		h.damaged[d.ShardID] = d
+	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		return nil, fmt.Errorf("raftgroup: start NodeHost: %w", err)
@@ -171,14 +197,48 @@ func Start(cfg Config) (*Host, error) {
 		members[id] = addr
 	}
 	create := func(shardID, replicaID uint64) sm.IStateMachine { return h.controller }
+	h.ctrlID = cfg.NodeID
+	if data, err := os.ReadFile(filepath.Join(dir, controllerReplicaFile)); err == nil {
+		if id, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64); err == nil && NodeOf(id) == int32(cfg.NodeID) {
+			h.ctrlID = id
+		}
+	}
 	// A broker that joined a running cluster is a non-voting member of the
 	// controller group; the marker file remembers that across restarts.
 	marker := filepath.Join(dir, "controller.observer")
 	_, statErr := os.Stat(marker)
 	observer, join := statErr == nil, false
-	if observer {
+	_, ctrlDamaged := h.damaged[ControllerShardID]
+	lost := ctrlDamaged || (cfg.WasMember && !nh.HasNodeInfo(ControllerShardID, h.ctrlID))
+	if observer && !lost {
 		members = nil
-	} else if cfg.Join != nil && !nh.HasNodeInfo(ControllerShardID, cfg.NodeID) {
+	} else if lost {
+		// Raft forbids a replica that forgot its log and votes to come
+		// back under its old ID; the cluster swaps in a new one.
+		if cfg.Rejoin == nil {
+			nh.Close()
+			return nil, fmt.Errorf("raftgroup: this node's controller Raft state is lost or damaged and there is no other broker to rebuild it from")
+		}
+		id, obs, err := cfg.Rejoin()
+		if err != nil {
+			nh.Close()
+			return nil, fmt.Errorf("raftgroup: rebuilding this node's controller replica: %w", err)
+		}
+		if err := partition.WriteFileAtomic(dir, controllerReplicaFile, []byte(strconv.FormatUint(id, 10)+"\n")); err != nil {
+			nh.Close()
+			return nil, err
+		}
+		if obs {
+			err = os.WriteFile(marker, []byte("joined\n"), 0o644)
+		} else if err = os.Remove(marker); errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
+		if err != nil {
+			nh.Close()
+			return nil, err
+		}
+		h.ctrlID, members, observer, join = id, nil, obs, true
+	} else if cfg.Join != nil && !nh.HasNodeInfo(ControllerShardID, h.ctrlID) {
 		if err := cfg.Join(); err != nil {
 			nh.Close()
 			return nil, fmt.Errorf("raftgroup: joining the cluster: %w", err)
@@ -189,7 +249,7 @@ func Start(cfg Config) (*Host, error) {
 		}
 		members, observer, join = nil, true, true
 	}
-	ccfg := h.shardConfig(ControllerShardID, cfg.NodeID)
+	ccfg := h.shardConfig(ControllerShardID, h.ctrlID)
 	ccfg.IsNonVoting = observer
 	if err := nh.StartReplica(members, join, create, ccfg); err != nil {
 		nh.Close()
@@ -211,8 +271,58 @@ func (h *Host) shardConfig(shardID, replicaID uint64) config.Config {
 	}
 }
 
-// NodeID is this broker's node (and replica) ID.
+// controllerReplicaFile holds this node's controller replica ID once it is
+// no longer the node ID (its controller state was lost and replaced).
+const controllerReplicaFile = "controller.replica"
+
+// NodeID is this broker's node ID.
 func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
+
+// ControllerReplicaOf is node's replica ID in the controller group (the node
+// ID unless its controller state was once replaced), from the membership.
+func (h *Host) ControllerReplicaOf(ctx context.Context, node int32) (id uint64, voter, ok bool) {
+	voters, observers, err := h.Members(ctx, ControllerShardID)
+	if err != nil {
+		return 0, false, false
+	}
+	for r := range voters {
+		if NodeOf(r) == node {
+			return r, true, true
+		}
+	}
+	for r := range observers {
+		if NodeOf(r) == node {
+			return r, false, true
+		}
+	}
+	return 0, false, false
+}
+
+// DamagedLog reports whether this node's replica (replicaID) of the shard
+// had its Raft log set aside as damaged when the broker started: the error
+// wraps ErrRaftLogDamaged; nil if not.
+func (h *Host) DamagedLog(shardID, replicaID uint64) error {
+	h.mu.Lock()
+	d, ok := h.damaged[shardID]
+	h.mu.Unlock()
+	if !ok || d.ReplicaID != replicaID {
+		return nil
+	}
+	return fmt.Errorf("%w (moved to %s)", d.Err, d.Aside)
+}
+
+// HasRaftState reports whether this node holds Raft state for its replica
+// (replicaID) of the shard.
+func (h *Host) HasRaftState(shardID, replicaID uint64) bool {
+	return h.nh.HasNodeInfo(shardID, replicaID)
+}
+
+// ForgetDamaged drops a damaged replica once it has been replaced.
+func (h *Host) ForgetDamaged(shardID uint64) {
+	h.mu.Lock()
+	delete(h.damaged, shardID)
+	h.mu.Unlock()
+}
 
 // Close stops every replica and the NodeHost.
 func (h *Host) Close() { h.nh.Close() }
