@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strconv"
 	"sync"
 
@@ -32,11 +33,16 @@ const (
 // tracing is a Producer's or Consumer's OpenTelemetry instrumentation,
 // resolved once from the options.
 type tracing struct {
-	// tracer is nil when the provider is known to be a no-op one: no span is
-	// started at all. The global provider (the default) cannot be known to
-	// stay a no-op, so it gets a tracer and pays for a non-recording span.
+	// tracer is nil when the provider is a no-op one: no span is started.
 	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
+	// unsetGlobal is the global provider as it is before the application
+	// sets one, when that is the provider used: a no-op too, until
+	// otel.SetTracerProvider replaces it (see on). Starting a span through
+	// it would cost a few allocations per record for nothing.
+	unsetGlobal trace.TracerProvider
+	sendOpts    []trace.SpanStartOption // built once: a variadic slice per call escapes
+	processOpts []trace.SpanStartOption
+	prop        propagation.TextMapPropagator
 	// fields are prop's header keys, cached: Fields allocates on every call
 	// for a composite propagator, and injection is per record.
 	fields   []string
@@ -61,6 +67,14 @@ func newTracing(cfg *config, op string) *tracing {
 	if _, off := tp.(noop.TracerProvider); !off {
 		t.tracer = tp.Tracer(TracerName, trace.WithSchemaURL(semconv.SchemaURL))
 	}
+	// otel.GetTracerProvider returns its internal delegating provider only
+	// until one is set, then the one set. Should the type be renamed, the
+	// shortcut is lost, not correctness.
+	if rt := reflect.TypeOf(tp); rt.Kind() == reflect.Pointer && rt.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" {
+		t.unsetGlobal = tp
+	}
+	t.sendOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	t.processOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 	if t.prop == nil {
 		t.prop = defaultPropagator()
 	}
@@ -76,6 +90,12 @@ func defaultPropagator() propagation.TextMapPropagator {
 		return p
 	}
 	return propagation.TraceContext{}
+}
+
+// on reports whether spans are to be started: a provider that is not a
+// no-op, or the global one since the application set it.
+func (t *tracing) on() bool {
+	return t.tracer != nil && (t.unsetGlobal == nil || otel.GetTracerProvider() != t.unsetGlobal)
 }
 
 func (t *tracing) spanName(topic string) string {
@@ -94,8 +114,8 @@ func (t *tracing) spanName(topic string) string {
 // Without a tracer, the caller's own span context, if any, is propagated.
 func (t *tracing) startSend(ctx context.Context, rec *Record) trace.Span {
 	var span trace.Span
-	if t.tracer != nil {
-		ctx, span = t.tracer.Start(ctx, t.spanName(rec.Topic), trace.WithSpanKind(trace.SpanKindProducer))
+	if t.on() {
+		ctx, span = t.tracer.Start(ctx, t.spanName(rec.Topic), t.sendOpts...)
 		if span.IsRecording() {
 			span.SetAttributes(
 				semconv.MessagingSystemKafka,
@@ -204,16 +224,16 @@ func (t *tracing) hasField(rec *Record) bool {
 // operation. The span is ended at once; it marks the hand-over, and
 // RecordContext returns it for the application's processing spans.
 func (t *tracing) processSpans(ctx context.Context, recs []*Record) {
-	if t.tracer == nil {
+	if !t.on() {
 		return
 	}
 	parent := trace.SpanContextFromContext(ctx).SpanID()
 	for _, r := range recs {
-		_, span := t.tracer.Start(ctx, t.spanName(r.Topic), trace.WithSpanKind(trace.SpanKindConsumer))
+		_, span := t.tracer.Start(ctx, t.spanName(r.Topic), t.processOpts...)
 		if !span.IsRecording() {
 			if span.SpanContext().SpanID() == parent {
-				// The tracer made no span of its own (the global no-op one):
-				// it will not for the other records of this Poll either.
+				// The tracer made no span of its own (a no-op one): it
+				// will not for the other records of this Poll either.
 				return
 			}
 			// Sampled out: keep it so processing spans are sampled out too.

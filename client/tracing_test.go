@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -307,8 +308,8 @@ func TestTracingOffByDefault(t *testing.T) {
 	topic := newTopic(t, tg, 1)
 	ctx := testCtx(t, 60*time.Second)
 	p := newTestProducer(t, tg)
-	if p.tr.tracer == nil {
-		t.Fatal("the default (global) provider has no tracer")
+	if p.tr.on() {
+		t.Fatal("tracing on with the global provider unset")
 	}
 	bare := &Record{Topic: topic, Value: []byte("bare")}
 	if _, err := p.SendSync(ctx, bare); err != nil {
@@ -346,6 +347,33 @@ func TestTracingOffByDefault(t *testing.T) {
 	}
 	if got := len(sr.Ended()); got != 0 {
 		t.Errorf("%d spans recorded by the application's provider", got)
+	}
+}
+
+// The default provider is the global one, also when the application sets
+// it after creating the producer; until then no span is started.
+func TestTracingGlobalProvider(t *testing.T) {
+	tg := newKfake(t)
+	topic := newTopic(t, tg, 1)
+	ctx := testCtx(t, 60*time.Second)
+	p := newTestProducer(t, tg)
+	unset := otel.GetTracerProvider()
+	if p.tr.unsetGlobal == nil || p.tr.on() {
+		t.Fatalf("the unset global provider (%T) is not recognized", unset)
+	}
+	tp, sr := newRecorder(t)
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() { otel.SetTracerProvider(unset) }) // the tests after this one trace nothing
+	rec := &Record{Topic: topic, Value: []byte("v")}
+	if _, err := p.SendSync(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	spans := endedSpans(sr, "send "+topic)
+	if len(spans) != 1 {
+		t.Fatalf("%d send spans through the global provider", len(spans))
+	}
+	if v, _ := header(rec, "traceparent"); v != traceparentOf(spans[0].SpanContext()) {
+		t.Errorf("traceparent %q, want the send span's", v)
 	}
 }
 
