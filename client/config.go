@@ -5,6 +5,9 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/samsa-io/samsa/internal/batch"
 )
 
@@ -64,6 +67,8 @@ type config struct {
 	retryBackoff    time.Duration
 	logger          *slog.Logger
 	allowAutoTopics bool
+	tracerProvider  trace.TracerProvider          // nil: the global one
+	propagator      propagation.TextMapPropagator // nil: the global one, else W3C trace context
 
 	// producer
 	acks            Acks
@@ -174,6 +179,23 @@ func WithRetryBackoff(d time.Duration) Option { return func(c *config) { c.retry
 
 // WithLogger sets a logger for connection and group events (none by default).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithTracerProvider sets the OpenTelemetry tracer provider producers and
+// consumers create spans with: a PRODUCER span per record sent, a CONSUMER
+// span per record Poll returns (see the package documentation). The default
+// is the global provider (otel.GetTracerProvider), a no-op until the
+// application sets one; off, tracing costs next to nothing.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tracerProvider = tp }
+}
+
+// WithPropagator sets how trace context is written to and read from record
+// headers. The default is the global propagator (otel.GetTextMapPropagator)
+// as set when the producer or consumer is created, or W3C trace context
+// (traceparent, tracestate) if none is set then.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return func(c *config) { c.propagator = p }
+}
 
 // WithAllowAutoTopicCreation lets metadata requests create missing topics on
 // brokers configured to do so (allow.auto.create.topics). Off by default.

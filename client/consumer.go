@@ -22,6 +22,7 @@ import (
 type Consumer struct {
 	cfg *config
 	cl  *cluster
+	tr  *tracing
 
 	pollMu  sync.Mutex // one Poll at a time
 	closeMu sync.Mutex
@@ -89,6 +90,7 @@ func NewConsumer(opts ...Option) (*Consumer, error) {
 	c := &Consumer{
 		cfg:       cfg,
 		cl:        cl,
+		tr:        newTracing(cfg, opProcess),
 		parts:     make(map[TopicPartition]*cpart),
 		dataCh:    make(chan struct{}, 1),
 		fetchWake: make(chan struct{}, 1),
@@ -360,6 +362,9 @@ func (c *Consumer) Wakeup() {
 // some arrive, ctx ends (ctx.Err()) or Wakeup is called (ErrWakeup). In a
 // group it also runs rebalances (calling the rebalance listener on this
 // goroutine) and auto commits, so call it at least every max.poll.interval.ms.
+// With a tracer provider (WithTracerProvider), each record returned has a
+// consumer span, a child of ctx's span linked to the producer's: pass
+// RecordContext(ctx, rec) to the record's processing.
 func (c *Consumer) Poll(ctx context.Context) ([]*Record, error) {
 	c.pollMu.Lock()
 	defer c.pollMu.Unlock()
@@ -415,6 +420,7 @@ func (c *Consumer) poll(ctx context.Context) ([]*Record, error) {
 			for _, ic := range c.cfg.consumerIntercepts {
 				recs = ic.OnConsume(recs)
 			}
+			c.tr.processSpans(ctx, recs)
 			return recs, nil
 		}
 		select {

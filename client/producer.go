@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/samsa-io/samsa/internal/batch"
 )
@@ -21,6 +22,7 @@ type Producer struct {
 	cfg         *config
 	cl          *cluster
 	partitioner Partitioner
+	tr          *tracing
 
 	closeMu     sync.Mutex
 	mu          sync.Mutex
@@ -62,6 +64,7 @@ type precord struct {
 	cb   func(RecordMetadata, error)
 	ts   int64 // millis
 	size int
+	span trace.Span // producer span, ended with the callback; nil if not recording
 }
 
 type pbatch struct {
@@ -109,6 +112,7 @@ func NewProducer(opts ...Option) (*Producer, error) {
 		cfg:         cfg,
 		cl:          cl,
 		partitioner: cfg.partitioner,
+		tr:          newTracing(cfg, opSend),
 		parts:       make(map[TopicPartition]*partBuf),
 		memFreed:    make(chan struct{}),
 		pid:         -1,
@@ -133,14 +137,25 @@ func NewProducer(opts ...Option) (*Producer, error) {
 // order per partition; it should be quick. ctx bounds only the wait for
 // metadata and buffer space (itself bounded by max.block.ms), not delivery.
 // A Send error means the record was not buffered and cb is not called.
+//
+// With a tracer provider (WithTracerProvider), Send starts the record's
+// producer span as a child of ctx's span and writes its context into the
+// record's headers (traceparent); the span ends with the delivery result.
 func (p *Producer) Send(ctx context.Context, rec *Record, cb func(RecordMetadata, error)) error {
 	for _, ic := range p.cfg.interceptors {
 		if r := ic.OnSend(rec); r != nil {
 			rec = r
 		}
 	}
-	err := p.send(ctx, rec, cb)
+	var span trace.Span
+	if rec.Topic != "" {
+		span = p.tr.startSend(ctx, rec)
+	}
+	err := p.send(ctx, rec, cb, span)
 	if err != nil {
+		if span != nil {
+			endSend(span, RecordMetadata{}, err)
+		}
 		for _, ic := range p.cfg.interceptors {
 			ic.OnAcknowledgement(rec, err)
 		}
@@ -148,7 +163,7 @@ func (p *Producer) Send(ctx context.Context, rec *Record, cb func(RecordMetadata
 	return err
 }
 
-func (p *Producer) send(ctx context.Context, rec *Record, cb func(RecordMetadata, error)) error {
+func (p *Producer) send(ctx context.Context, rec *Record, cb func(RecordMetadata, error), span trace.Span) error {
 	if rec.Topic == "" {
 		return errors.New("client: record has no topic")
 	}
@@ -189,7 +204,7 @@ func (p *Producer) send(ctx context.Context, rec *Record, cb func(RecordMetadata
 		ts = time.Now()
 		rec.Timestamp = ts
 	}
-	pr := precord{rec: rec, cb: cb, ts: ts.UnixMilli(), size: size}
+	pr := precord{rec: rec, cb: cb, ts: ts.UnixMilli(), size: size, span: span}
 	tp := TopicPartition{rec.Topic, part}
 
 	p.mu.Lock()
@@ -460,6 +475,9 @@ func (p *Producer) completeLocked(b *pbatch, base int64, appendTime int64, err e
 				}
 				pr.rec.Offset = md.Offset
 				pr.rec.Timestamp = md.Timestamp
+			}
+			if pr.span != nil {
+				endSend(pr.span, md, err)
 			}
 			for _, ic := range p.cfg.interceptors {
 				ic.OnAcknowledgement(pr.rec, err)

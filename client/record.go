@@ -1,6 +1,10 @@
 package client
 
-import "time"
+import (
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+)
 
 // Header is a record header.
 type Header struct {
@@ -25,6 +29,8 @@ type Record struct {
 	Offset int64
 	// LeaderEpoch is the partition leader epoch the record was written in.
 	LeaderEpoch int32
+
+	span trace.Span // a consumed record's consumer span, for RecordContext
 }
 
 // size approximates a record's encoded size, used for batch.size and
