@@ -116,14 +116,14 @@ type Host struct {
 
 	mu       sync.Mutex
 	leaders  map[uint64]LeaderInfo
-	replicas map[uint64]uint64     // shard → this node's replica ID
+	replicas map[uint64]uint64 // shard → this node's replica ID
 	// ctrlID is this node's controller replica ID: the node ID, or a new
 	// ID after its controller state was lost (controllerReplicaFile).
 	ctrlID uint64
 	// damaged are replicas whose Raft log failed verification at start,
 	// by shard; the broker replaces them (see verifyLogDB).
 	damaged map[uint64]damagedLog
-	last     map[uint64]LeaderInfo // shard → the last leader seen (never 0)
+	last    map[uint64]LeaderInfo // shard → the last leader seen (never 0)
 	// unreachable are Raft addresses whose last dial failed.
 	unreachable map[string]bool
 	persist     *persistRegistry
