@@ -37,6 +37,7 @@ fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./coordinator -run '^$$' -fuzz '^FuzzReplay$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./coordinator -run '^$$' -fuzz '^FuzzTxnRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./raftgroup -run '^$$' -fuzz '^FuzzDamagedMidLog$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
