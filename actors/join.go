@@ -168,9 +168,7 @@ func (b *Broker) rejoinFunc(ctx context.Context) func() (uint64, bool, error) {
 			seeds = append(seeds, b.opts.Join)
 		}
 		if data, err := os.ReadFile(filepath.Join(b.opts.DataDir, peersFile)); err == nil {
-			for _, l := range strings.Fields(string(data)) {
-				seeds = append(seeds, l)
-			}
+			seeds = append(seeds, strings.Fields(string(data))...)
 		}
 		if len(seeds) == 0 {
 			return 0, false, fmt.Errorf("no other broker known (no --join, no %s)", peersFile)
