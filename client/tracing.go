@@ -132,7 +132,8 @@ func (t *tracing) startSend(ctx context.Context, rec *Record) trace.Span {
 			}
 		}
 	}
-	if trace.SpanContextFromContext(ctx).IsValid() {
+	// Most sends pass a bare context; skip the span lookup for those.
+	if ctx != context.Background() && ctx != context.TODO() && trace.SpanContextFromContext(ctx).IsValid() {
 		t.inject(ctx, rec)
 	}
 	if span != nil && !span.IsRecording() {
