@@ -31,37 +31,44 @@ func benchValue() []byte {
 	return v
 }
 
+// benchSend produces b.N records of value to topic with this client,
+// batching as the kgo comparison does, and reports records/s.
+func benchSend(b *testing.B, tg *target, topic string, value []byte, extra ...Option) {
+	opts := append([]Option{WithLinger(5 * time.Millisecond), WithBatchSize(1 << 20), WithBufferMemory(256 << 20), WithMaxRequestSize(16 << 20)}, extra...)
+	p, err := NewProducer(tg.opts(opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	b.SetBytes(benchRecordSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		wg.Add(1)
+		if err := p.Send(ctx, &Record{Topic: topic, Value: value}, func(_ RecordMetadata, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			wg.Done()
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
 func BenchmarkProduce(b *testing.B) {
 	tg := newSamsa(b)
 	value := benchValue()
 	b.Run("client=samsa", func(b *testing.B) {
 		topic := newTopic(b, tg, benchPartitions)
-		p, err := NewProducer(tg.opts(WithLinger(5*time.Millisecond), WithBatchSize(1<<20), WithBufferMemory(256<<20), WithMaxRequestSize(16<<20))...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Close(context.Background())
-		ctx := context.Background()
-		var wg sync.WaitGroup
-		b.SetBytes(benchRecordSize)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			wg.Add(1)
-			if err := p.Send(ctx, &Record{Topic: topic, Value: value}, func(_ RecordMetadata, err error) {
-				if err != nil {
-					b.Error(err)
-				}
-				wg.Done()
-			}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := p.Flush(ctx); err != nil {
-			b.Fatal(err)
-		}
-		wg.Wait()
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		benchSend(b, tg, topic, value)
 	})
 	b.Run("client=kgo", func(b *testing.B) {
 		topic := newTopic(b, tg, benchPartitions)
@@ -114,33 +121,7 @@ func BenchmarkProduceTracing(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			topic := newTopic(b, tg, benchPartitions)
-			opts := append([]Option{WithLinger(5 * time.Millisecond), WithBatchSize(1 << 20), WithBufferMemory(256 << 20), WithMaxRequestSize(16 << 20)}, tc.opts...)
-			p, err := NewProducer(tg.opts(opts...)...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close(context.Background())
-			ctx := context.Background()
-			var wg sync.WaitGroup
-			b.SetBytes(benchRecordSize)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				wg.Add(1)
-				if err := p.Send(ctx, &Record{Topic: topic, Value: value}, func(_ RecordMetadata, err error) {
-					if err != nil {
-						b.Error(err)
-					}
-					wg.Done()
-				}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := p.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			benchSend(b, tg, topic, value, tc.opts...)
 		})
 	}
 }
