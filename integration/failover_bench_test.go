@@ -22,11 +22,18 @@ func TestFailoverStall(t *testing.T) {
 	if os.Getenv("SAMSA_BENCH") == "" {
 		t.Skip("benchmark: set SAMSA_BENCH=1")
 	}
-	t.Run("franz-go-defaults", func(t *testing.T) { failoverStall(t) })
-	t.Run("metadata-min-age-100ms", func(t *testing.T) { failoverStall(t, kgo.MetadataMinAge(100*time.Millisecond)) })
+	// Kill 3 s after the producer starts (its first metadata refresh is
+	// younger than MetadataMinAge) and after 8 s (steady state: older).
+	for _, warm := range []time.Duration{3 * time.Second, 8 * time.Second} {
+		t.Run("franz-go-defaults/warm-"+warm.String(), func(t *testing.T) { failoverStall(t, warm) })
+	}
+	t.Run("metadata-min-age-100ms", func(t *testing.T) { failoverStall(t, 3*time.Second, kgo.MetadataMinAge(100*time.Millisecond)) })
 }
 
-func failoverStall(t *testing.T, opts ...kgo.Opt) {
+func failoverStall(t *testing.T, warm time.Duration, opts ...kgo.Opt) {
+	if os.Getenv("SAMSA_KGO_LOG") != "" {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, func() string { return time.Now().Format("15:04:05.000 ") })))
+	}
 	c := startCluster(t, 3)
 	ctx := testContext(t, 2*time.Minute)
 	if _, err := newAdmin(t, c.procs[0].addr).CreateTopic(ctx, 1, 3, nil, "stall"); err != nil {
@@ -38,14 +45,15 @@ func failoverStall(t *testing.T, opts ...kgo.Opt) {
 	cl := newClient(t, c.addrs(0), append([]kgo.Opt{kgo.DefaultProduceTopic("stall"), kgo.ProducerLinger(0)}, opts...)...)
 	var maxGap time.Duration
 	last := time.Now()
-	end := time.Now().Add(12 * time.Second)
-	killAt := time.Now().Add(3 * time.Second)
+	killAt := time.Now().Add(warm)
+	end := killAt.Add(9 * time.Second)
 	killed := false
 	for time.Now().Before(end) {
 		if !killed && time.Now().After(killAt) {
 			// Asked now: leadership may have moved since the topic was
 			// created (preferred leader election).
 			leader = leaderOf(t, ctx, adm, "stall", 0)
+			t.Logf("%s killing broker %d", time.Now().Format("15:04:05.000"), leader)
 			c.procs[leader-1].kill()
 			killed = true
 		}

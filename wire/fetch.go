@@ -23,6 +23,7 @@ import (
 func handleFetch(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	req := r.(*kmsg.FetchRequest)
 	resp := longPoll(rc, req)
+	addFetchLeaderHints(rc.s.b, resp)
 	countFetched(rc.s.b, rc.s.metrics, req, resp)
 	return resp
 }

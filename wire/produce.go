@@ -110,6 +110,7 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 		return nil
 	}
 	if len(waits) == 0 {
+		addProduceLeaderHints(b, resp)
 		return resp
 	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
@@ -132,6 +133,7 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 				sp.ErrorCode = kerr.RequestTimedOut.Code
 			}
 		}
+		addProduceLeaderHints(b, resp)
 		return resp
 	})
 	return nil

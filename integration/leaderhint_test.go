@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// countMetadata counts the Metadata requests a client writes.
+type countMetadata struct{ n atomic.Int64 }
+
+func (c *countMetadata) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == kmsg.Metadata.Int16() && err == nil {
+		c.n.Add(1)
+	}
+}
+
+// TestClusterLeaderMoveHint (KIP-951): when a partition's leadership moves,
+// the old leader's NOT_LEADER_OR_FOLLOWER answer to Produce and Fetch names
+// the new leader and its endpoint, and franz-go follows it without a
+// metadata refresh. The clients are configured so they cannot refresh
+// metadata for an hour: they keep producing and consuming across the move
+// only if the hint works.
+func TestClusterLeaderMoveHint(t *testing.T) {
+	c := startCluster(t, 3, "--set", "auto.leader.rebalance.enable=false")
+	ctx := testContext(t, 3*time.Minute)
+	adm := newAdmin(t, c.procs[0].addr)
+	const topic = "hint"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
+
+	noRefresh := []kgo.Opt{kgo.MetadataMinAge(time.Hour), kgo.MetadataMaxAge(time.Hour)}
+	var prodMeta, consMeta countMetadata
+	prod := newClient(t, c.addrs(0), append(noRefresh, kgo.DefaultProduceTopic(topic), kgo.WithHooks(&prodMeta))...)
+	cons := newClient(t, c.addrs(0), append(noRefresh, kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&consMeta))...)
+
+	produce := func(v string) int64 {
+		t.Helper()
+		type result struct {
+			off int64
+			err error
+		}
+		done := make(chan result, 1)
+		prod.Produce(ctx, &kgo.Record{Value: []byte(v)}, func(r *kgo.Record, err error) { done <- result{r.Offset, err} })
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatalf("produce %q: %v", v, r.err)
+			}
+			return r.off
+		case <-time.After(30 * time.Second):
+			// franz-go retries a record it cannot place until its
+			// metadata is refreshed, which these clients cannot do.
+			t.Fatalf("produce %q not acknowledged in 30 s", v)
+			return -1
+		}
+	}
+	consume := func(want string) {
+		t.Helper()
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for {
+			fs := cons.PollFetches(pctx)
+			if pctx.Err() != nil {
+				t.Fatalf("consumer never got %q", want)
+			}
+			var got []string
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+			if len(got) > 0 {
+				if !slices.Equal(got, []string{want}) {
+					t.Fatalf("consumed %q, want [%s]", got, want)
+				}
+				return
+			}
+		}
+	}
+
+	if off := produce("before"); off != 0 {
+		t.Fatalf("first offset %d", off)
+	}
+	consume("before")
+	before := leaderOf(t, ctx, adm, topic, 0)
+	prodSeen, consSeen := prodMeta.n.Load(), consMeta.n.Load()
+
+	// Move leadership: make another replica the preferred one, then
+	// elect preferred leaders.
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := td[topic].Partitions[0].Replicas
+	var order []int32
+	for _, r := range replicas {
+		if r != before {
+			order = append(order, r)
+		}
+	}
+	order = append(order, before)
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign(topic, 0, order)
+	res, err := adm.AlterPartitionAssignments(ctx, req)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !replicasAre(ctx, adm, topic, order) {
+		if ctx.Err() != nil {
+			t.Fatalf("replica order never became %v", order)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for leaderOf(t, ctx, adm, topic, 0) != order[0] {
+		if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}}); err != nil {
+			t.Logf("elect leaders: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("leadership moved from broker %d to %d", before, order[0])
+
+	if off := produce("after"); off != 1 {
+		t.Fatalf("offset after the move %d, want 1", off)
+	}
+	consume("after")
+	if n := prodMeta.n.Load() - prodSeen; n != 0 {
+		t.Errorf("producer sent %d metadata requests after the move; it should have followed the hint", n)
+	}
+	if n := consMeta.n.Load() - consSeen; n != 0 {
+		t.Errorf("consumer sent %d metadata requests after the move; it should have followed the hint", n)
+	}
+}
