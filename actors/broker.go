@@ -99,6 +99,7 @@ type Broker struct {
 	wonTerm map[uint64]uint64
 	// peersSaved is what savePeers last wrote (reconcile only).
 	peersSaved string
+	peers      *peerWatch
 }
 
 // Start starts the Raft host, the controller and the partitions this broker
@@ -170,10 +171,12 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	}
 	b.reconcile()
 	b.waitLocalLeaders(ctx)
-	b.wg.Add(3)
+	b.peers = newPeerWatch(b)
+	b.wg.Add(4)
 	go b.reconcileLoop()
 	go b.maintenanceLoop()
 	go b.reportLoop()
+	go b.peerLoop()
 	return b, nil
 }
 

@@ -55,11 +55,17 @@ func (b *Broker) reportInterval() time.Duration {
 	return interval
 }
 
-// reportedRecently: the broker's last report is at most two and a half
-// report intervals old (one missed report is tolerated). Leadership only moves to such a broker: handing it
-// to one that just died would stall the partition until the transfer times
-// out, and broker.session.timeout.ms is far too slow a signal for that.
-func (b *Broker) reportedRecently(node int32) bool {
+// canTakeLeadership: leadership only moves to a broker whose last report is
+// at most two and a half report intervals old (one missed report is
+// tolerated), whose process is not known to be gone (peerWatch) and whose
+// Raft transport is reachable. Handing leadership to one that just died
+// would stall the partition until the transfer times out (proposals are
+// refused meanwhile), and broker.session.timeout.ms is far too slow a
+// signal for that.
+func (b *Broker) canTakeLeadership(node int32) bool {
+	if b.peerDown(node) || !b.host.Reachable(node) {
+		return false
+	}
 	last, ok := b.host.BrokerLastSeen(node)
 	if !ok {
 		return false
@@ -94,7 +100,7 @@ func (b *Broker) preferredLeaders(all bool) {
 			}
 			pref := a.Replicas[0]
 			for _, r := range b.InSyncReplicas(a) {
-				if r == pref && b.reportedRecently(pref) {
+				if r == pref && b.canTakeLeadership(pref) {
 					_ = b.host.TransferLeadership(a.ShardID, a.ReplicaID(pref))
 				}
 			}
@@ -153,11 +159,11 @@ func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok 
 	b.mu.RUnlock()
 	if local || shardID == raftgroup.ControllerShardID {
 		li, ok := b.host.Leader(shardID)
-		// A leader whose broker the Raft transport cannot reach has most
-		// likely just died: say no leader (LEADER_NOT_AVAILABLE) so clients
-		// re-ask every few hundred ms while the election runs, rather than
-		// retry a dead broker and then wait out their metadata min age.
-		if !ok || !b.host.Reachable(int32(li.LeaderID)) {
+		// A leader whose broker the Raft transport cannot reach, or whose
+		// process is gone (peerWatch), has most likely just died: say no
+		// leader rather than send clients to a dead broker (Metadata then
+		// waits for the election, see AwaitingLeader).
+		if !ok || !b.host.Reachable(int32(li.LeaderID)) || b.peerDown(int32(li.LeaderID)) {
 			b.mu.RLock()
 			p := b.parts[shardID]
 			b.mu.RUnlock()
@@ -171,7 +177,7 @@ func (b *Broker) PartitionLeader(shardID uint64) (leader int32, epoch int32, ok 
 		return int32(li.LeaderID), int32(li.Term), true
 	}
 	ls, ok := b.Metadata().Leaders[shardID]
-	if !ok || !b.brokerAlive(ls.Leader) || !b.host.Reachable(ls.Leader) {
+	if !ok || !b.brokerAlive(ls.Leader) || !b.host.Reachable(ls.Leader) || b.peerDown(ls.Leader) {
 		return -1, -1, false
 	}
 	return ls.Leader, ls.Epoch, true
@@ -231,7 +237,7 @@ func (b *Broker) InSyncReplicas(a raftgroup.PartitionAssignment) []int32 {
 func (b *Broker) successor(a raftgroup.PartitionAssignment) (int32, bool) {
 	isr := b.InSyncReplicas(a)
 	for _, r := range isr {
-		if r != b.opts.NodeID && b.reportedRecently(r) {
+		if r != b.opts.NodeID && b.canTakeLeadership(r) {
 			return r, true
 		}
 	}
@@ -298,7 +304,10 @@ func (b *Broker) LiveBrokers() []raftgroup.Broker {
 	md := b.Metadata()
 	var out []raftgroup.Broker
 	for _, id := range md.BrokerIDs() {
-		if b.brokerAlive(id) {
+		// A broker whose process is gone is left out at once, as Kafka
+		// leaves out a fenced one: clients stop dialing it and no new
+		// replica is placed on it.
+		if b.brokerAlive(id) && !b.peerDown(id) {
 			out = append(out, md.Brokers[id])
 		}
 	}
@@ -321,7 +330,7 @@ func (b *Broker) runElections() {
 		if target == b.opts.NodeID {
 			continue // publishLeaders reports it
 		}
-		if leader, _ := b.host.IsLeader(shard); leader && b.reportedRecently(target) {
+		if leader, _ := b.host.IsLeader(shard); leader && b.canTakeLeadership(target) {
 			if t, i := md.PartitionByShard(shard); t != nil {
 				_ = b.host.TransferLeadership(shard, t.Partitions[i].ReplicaID(target))
 			}

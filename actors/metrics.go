@@ -67,6 +67,9 @@ func (b *Broker) PartitionStats() telemetry.PartitionStats {
 	md := b.Metadata()
 	var st telemetry.PartitionStats
 	st.ControllerActive, _ = b.host.IsLeader(raftgroup.ControllerShardID)
+	if b.peers != nil {
+		st.PeersUp = b.peers.up()
+	}
 	for _, t := range md.Topics {
 		for _, a := range t.Partitions {
 			b.mu.RLock()

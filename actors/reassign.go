@@ -113,7 +113,7 @@ func (b *Broker) reassignStep(md *raftgroup.Metadata, a raftgroup.PartitionAssig
 	}
 	if !slices.Contains(target, b.opts.NodeID) {
 		for _, n := range target {
-			if b.reportedRecently(n) {
+			if b.canTakeLeadership(n) {
 				return b.host.TransferLeadership(a.ShardID, a.ReplicaID(n))
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -137,5 +138,64 @@ func TestClusterLeaderMoveHint(t *testing.T) {
 	}
 	if n := consMeta.n.Load() - consSeen; n != 0 {
 		t.Errorf("consumer sent %d metadata requests after the move; it should have followed the hint", n)
+	}
+}
+
+// TestClusterMetadataWaitsForElection: right after a partition leader's
+// process dies, the surviving brokers notice (its sockets close), leave it
+// out of Metadata, and answer Metadata for its partitions with the newly
+// elected leader rather than LEADER_NOT_AVAILABLE or the dead broker; a
+// client that asks at once then needs no second try (which franz-go
+// would delay by its metadata min age, 5 s).
+func TestClusterMetadataWaitsForElection(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := testContext(t, 2*time.Minute)
+	adm := newAdmin(t, c.procs[0].addr)
+	const topic = "elect-wait"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
+	dead := leaderOf(t, ctx, adm, topic, 0)
+	surv := dead%3 + 1
+	cl := newClient(t, c.procs[surv-1].addr)
+	if _, err := kadm.NewClient(cl).BrokerMetadata(ctx); err != nil {
+		t.Fatal(err)
+	}
+	br := cl.Broker(int(surv))
+	waitMetrics(t, ctx, c.procs, "brokers watching each other", func(m map[string]float64) bool {
+		return m["samsa_peer_brokers_up"] == 6
+	}, "samsa_peer_brokers_up")
+
+	c.procs[dead-1].kill()
+	for attempt := 0; ; attempt++ {
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		name := topic
+		rt.Topic = &name
+		req.Topics = append(req.Topics, rt)
+		r, err := br.RetriableRequest(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := r.(*kmsg.MetadataResponse)
+		listed := false
+		for _, b := range resp.Brokers {
+			listed = listed || b.NodeID == dead
+		}
+		if listed {
+			// Broker surv has not noticed yet.
+			if attempt > 1000 {
+				t.Fatalf("broker %d still lists dead broker %d", surv, dead)
+			}
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		p := resp.Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.Leader == dead || p.Leader < 0 {
+			t.Fatalf("first answer without broker %d: leader %d, error %v", dead, p.Leader, kerr.ErrorForCode(p.ErrorCode))
+		}
+		t.Logf("broker %d killed; broker %d answered leader %d after %d earlier answers", dead, surv, p.Leader, attempt)
+		return
 	}
 }

@@ -57,6 +57,8 @@ type PartitionStats struct {
 	// controller does, so a sum over brokers counts each once.
 	Offline          int
 	ControllerActive bool
+	// PeersUp: other brokers answering this broker's peer connection.
+	PeersUp int
 }
 
 // GroupLag is one partition's lag for a group: the high watermark minus the
@@ -188,6 +190,8 @@ var (
 		"Partitions without a leader; reported by the broker leading the controller, 0 elsewhere (Kafka OfflinePartitionsCount).", nil, nil)
 	descController = prometheus.NewDesc("samsa_controller_active",
 		"1 on the broker leading the controller (metadata) Raft group (Kafka ActiveControllerCount).", nil, nil)
+	descPeersUp = prometheus.NewDesc("samsa_peer_brokers_up",
+		"Other brokers answering this broker's peer connection; a broker whose process is gone drops out as soon as its socket closes.", nil, nil)
 	descLag = prometheus.NewDesc("samsa_consumer_group_lag",
 		"High watermark minus the committed offset, per partition, for groups coordinated by this broker (records).",
 		[]string{"group", "topic", "partition"}, nil)
@@ -198,7 +202,7 @@ var (
 type stateCollector struct{ m *Metrics }
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descOffline, descController, descLag} {
+	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descOffline, descController, descPeersUp, descLag} {
 		ch <- d
 	}
 }
@@ -223,6 +227,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		active = 1
 	}
 	gauge(descController, active)
+	gauge(descPeersUp, st.PeersUp)
 	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
 	defer cancel()
 	for _, l := range src.GroupLags(ctx) {

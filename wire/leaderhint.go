@@ -21,12 +21,12 @@ func leaderHint(b *actors.Broker, t *raftgroup.Topic, partition int32) (leader, 
 	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
 		return -1, -1, false
 	}
-	leader, epoch, ok = b.PartitionLeader(t.Partitions[partition].ShardID)
-	if !ok || leader == b.NodeID() {
-		// Naming ourselves would send the client straight back here.
-		return -1, -1, false
-	}
-	return leader, epoch, true
+	// This broker may name itself: a proposal refused while leadership is
+	// being handed over fails NOT_LEADER_OR_FOLLOWER although the transfer
+	// may not happen (the target died). A hint with the leader and epoch
+	// the client already has makes franz-go retry here after a backoff,
+	// where without a hint it waits for a metadata refresh (up to 5 s).
+	return b.PartitionLeader(t.Partitions[partition].ShardID)
 }
 
 // hintedBrokers collects the endpoints of the leaders named in hints.

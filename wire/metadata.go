@@ -2,6 +2,7 @@ package wire
 
 import (
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,8 +11,40 @@ import (
 	"github.com/samsa-io/samsa/raftgroup"
 )
 
+// metadataElectionWait bounds how long a Metadata answer waits for the
+// election of a partition that lost its leader (see handleMetadata). Raft
+// elects in 0.3–0.6 s here; a split vote takes another round.
+const metadataElectionWait = 2 * time.Second
+
+// handleMetadata answers from this broker's view of the cluster. When a
+// requested partition has just lost its leader and a quorum of its replicas
+// is up, the answer waits (up to metadataElectionWait) for the new leader:
+// a client that asks right after its leader died gets the new one, instead
+// of LEADER_NOT_AVAILABLE or the dead broker, either of which makes
+// franz-go wait out its metadata min age (5 s) before asking again.
 func handleMetadata(rc *reqCtx, r kmsg.Request) kmsg.Response {
-	req := r.(*kmsg.MetadataRequest)
+	resp, awaiting := metadata(rc, r.(*kmsg.MetadataRequest))
+	if !awaiting {
+		return resp
+	}
+	rc.later(func() kmsg.Response {
+		deadline := time.Now().Add(metadataElectionWait)
+		for awaiting && time.Now().Before(deadline) {
+			select {
+			case <-rc.Done():
+				return resp
+			case <-time.After(20 * time.Millisecond):
+			}
+			resp, awaiting = metadata(rc, r.(*kmsg.MetadataRequest))
+		}
+		return resp
+	})
+	return nil
+}
+
+// metadata builds the answer and says whether a partition in it is
+// awaiting a leader (actors.Broker.AwaitingLeader).
+func metadata(rc *reqCtx, req *kmsg.MetadataRequest) (*kmsg.MetadataResponse, bool) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	b := rc.s.b
 	md := b.Metadata()
@@ -38,11 +71,15 @@ func handleMetadata(rc *reqCtx, r kmsg.Request) kmsg.Response {
 			names = append(names, n)
 		}
 		sort.Strings(names)
+		awaiting := false
 		for _, n := range names {
-			resp.Topics = append(resp.Topics, topicMetadata(b, md.Topics[n]))
+			mt, aw := topicMetadata(b, md.Topics[n])
+			resp.Topics = append(resp.Topics, mt)
+			awaiting = awaiting || aw
 		}
-		return resp
+		return resp, awaiting
 	}
+	awaiting := false
 	autoCreate := req.GetVersion() < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
 		var t *raftgroup.Topic
@@ -75,13 +112,15 @@ func handleMetadata(rc *reqCtx, r kmsg.Request) kmsg.Response {
 				}
 			}
 		}
-		resp.Topics = append(resp.Topics, topicMetadata(b, t))
+		mt, aw := topicMetadata(b, t)
+		resp.Topics = append(resp.Topics, mt)
+		awaiting = awaiting || aw
 	}
-	return resp
+	return resp, awaiting
 }
 
-func topicMetadata(b *actors.Broker, t *raftgroup.Topic) kmsg.MetadataResponseTopic {
-	mt := kmsg.NewMetadataResponseTopic()
+func topicMetadata(b *actors.Broker, t *raftgroup.Topic) (mt kmsg.MetadataResponseTopic, awaiting bool) {
+	mt = kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
@@ -97,9 +136,10 @@ func topicMetadata(b *actors.Broker, t *raftgroup.Topic) kmsg.MetadataResponseTo
 			mp.Leader, mp.LeaderEpoch = -1, -1
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 			mp.ISR = []int32{}
+			awaiting = awaiting || b.AwaitingLeader(a)
 		}
 		mp.OfflineReplicas = []int32{}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
-	return mt
+	return mt, awaiting
 }
