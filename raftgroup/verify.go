@@ -194,7 +194,11 @@ func checkUnindexedLogs(nodeDir string) error {
 }
 
 // damagedMidLog walks the chunks of a tan log file as tan's reader does and
-// reports where reading stops if valid chunks start in a later block.
+// reports where reading stops if a valid chunk follows: later in the same
+// block (found by trying every offset; a chunk needs a known type, a length
+// that fits and a matching checksum, so garbage passes by chance about once
+// in 2^34 offsets) or at the start of a later block. A torn tail has only
+// zeros, or nothing, after it.
 func damagedMidLog(data []byte) (int, bool) {
 	pos := 0
 	for pos+tanHeaderSize <= len(data) {
@@ -210,6 +214,12 @@ func damagedMidLog(data []byte) (int, bool) {
 		pos = end
 	}
 	stop := pos
+	blockEnd := min((stop/tanBlockSize+1)*tanBlockSize, len(data))
+	for at := stop + 1; at+tanHeaderSize <= blockEnd; at++ {
+		if _, ok := tanChunkAt(data, at, blockEnd); ok {
+			return stop, true
+		}
+	}
 	for b := stop/tanBlockSize + 1; b*tanBlockSize+tanHeaderSize <= len(data); b++ {
 		start := b * tanBlockSize
 		if _, ok := tanChunkAt(data, start, min(start+tanBlockSize, len(data))); ok {

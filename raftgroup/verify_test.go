@@ -87,7 +87,8 @@ func TestDamagedMidLog(t *testing.T) {
 	if at, bad := damagedMidLog(torn); bad {
 		t.Fatalf("torn tail reported as damage in the middle at %d", at)
 	}
-	for _, where := range []int{end / 4, end / 2, tanBlockSize + 3} {
+	// The last one is damage within the last block, before its last chunk.
+	for _, where := range []int{end / 4, end / 2, tanBlockSize + 3, end - 2000} {
 		mid := append([]byte(nil), data...)
 		for i := where; i < where+300; i++ {
 			mid[i] ^= 0x5a
