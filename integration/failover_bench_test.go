@@ -17,7 +17,7 @@ import (
 // waits until the last one is MetadataMinAge (5 s) old, so the stall
 // depends on when the previous refresh happened; and a 100 ms minimum age,
 // as the Java client refreshes after retry.backoff.ms, which shows the
-// broker's own failover time.
+// broker's own failover time. SAMSA_KGO_LOG=1 adds franz-go's debug log.
 func TestFailoverStall(t *testing.T) {
 	if os.Getenv("SAMSA_BENCH") == "" {
 		t.Skip("benchmark: set SAMSA_BENCH=1")
