@@ -100,6 +100,9 @@ type Broker struct {
 	// peersSaved is what savePeers last wrote (reconcile only).
 	peersSaved string
 	peers      *peerWatch
+	// shuttingDown: set once the broker starts handing its leaderships
+	// away; its reports say so, and no leadership is handed back to it.
+	shuttingDown atomic.Bool
 }
 
 // Start starts the Raft host, the controller and the partitions this broker
@@ -236,9 +239,7 @@ func (b *Broker) Close() {
 		return
 	default:
 	}
-	if b.host != nil {
-		b.transferLeadership(5 * time.Second)
-	}
+	b.HandOffLeadership(5 * time.Second)
 	close(b.stop)
 	b.wg.Wait()
 	b.ibMu.Lock()
@@ -251,6 +252,29 @@ func (b *Broker) Close() {
 		b.host.Close() // stops every replica; state machines sync on close
 	}
 	b.system.Shutdown()
+}
+
+// HandOffLeadership hands the leadership of every partition (and the
+// controller) this broker leads to another in-sync replica and waits up to
+// wait for it to move. Called while the broker still serves, clients that
+// produce meanwhile get NOT_LEADER_OR_FOLLOWER naming the new leader
+// (KIP-951) instead of a closed connection and a metadata refresh. It
+// reports whether any leadership moved.
+func (b *Broker) HandOffLeadership(wait time.Duration) bool {
+	select {
+	case <-b.stop:
+		return false
+	default:
+	}
+	if b.host == nil {
+		return false
+	}
+	// Tell the others first, so the new leaders do not hand leadership
+	// back to their preferred replica (this one) at their next tick.
+	// Bounded: a cluster that lost its controller quorum hears nothing.
+	b.shuttingDown.Store(true)
+	b.proposeWithin(b.report(), time.Second)
+	return b.transferLeadership(wait)
 }
 
 // NodeID is this broker's ID.

@@ -63,7 +63,7 @@ func (b *Broker) reportInterval() time.Duration {
 // refused meanwhile), and broker.session.timeout.ms is far too slow a
 // signal for that.
 func (b *Broker) canTakeLeadership(node int32) bool {
-	if b.peerDown(node) || !b.host.Reachable(node) {
+	if b.peerDown(node) || !b.host.Reachable(node) || b.host.BrokerShuttingDown(node) {
 		return false
 	}
 	last, ok := b.host.BrokerLastSeen(node)
@@ -108,8 +108,10 @@ func (b *Broker) preferredLeaders(all bool) {
 	}
 }
 
-func (b *Broker) proposeQuietly(cmd *raftgroup.Command) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func (b *Broker) proposeQuietly(cmd *raftgroup.Command) { b.proposeWithin(cmd, 5*time.Second) }
+
+func (b *Broker) proposeWithin(cmd *raftgroup.Command, d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if _, err := b.host.ProposeController(ctx, cmd); err != nil {
 		b.log.Debug("controller proposal failed", "err", err)
@@ -140,14 +142,17 @@ func (b *Broker) publishLeaders() {
 	}
 }
 
-func (b *Broker) publishReport() {
-	r := &raftgroup.ReplicaReport{Node: b.opts.NodeID, TimeMs: b.opts.Clock().UnixMilli(), Ends: map[uint64]int64{}}
+func (b *Broker) publishReport() { b.proposeQuietly(b.report()) }
+
+func (b *Broker) report() *raftgroup.Command {
+	r := &raftgroup.ReplicaReport{Node: b.opts.NodeID, TimeMs: b.opts.Clock().UnixMilli(), Ends: map[uint64]int64{},
+		ShuttingDown: b.shuttingDown.Load()}
 	b.mu.RLock()
 	for id, p := range b.parts {
 		r.Ends[id] = p.HighWatermark()
 	}
 	b.mu.RUnlock()
-	b.proposeQuietly(&raftgroup.Command{ReplicaReport: r})
+	return &raftgroup.Command{ReplicaReport: r}
 }
 
 // PartitionLeader returns the leader broker and epoch of a partition shard:
@@ -232,8 +237,11 @@ func (b *Broker) InSyncReplicas(a raftgroup.PartitionAssignment) []int32 {
 }
 
 // successor picks the replica to hand a partition to: an in-sync replica
-// that reported recently, else any other in-sync replica (right after
-// start-up nobody has reported yet), else none.
+// that can take leadership, else any other in-sync replica (right after
+// start-up nobody has reported yet), else any replica that can take it (a
+// new partition's followers are out of the ISR until their first report;
+// Raft hands leadership only to a replica that has the whole log), else
+// none.
 func (b *Broker) successor(a raftgroup.PartitionAssignment) (int32, bool) {
 	isr := b.InSyncReplicas(a)
 	for _, r := range isr {
@@ -246,13 +254,18 @@ func (b *Broker) successor(a raftgroup.PartitionAssignment) (int32, bool) {
 			return r, true
 		}
 	}
+	for _, r := range a.Replicas {
+		if r != b.opts.NodeID && b.canTakeLeadership(r) {
+			return r, true
+		}
+	}
 	return -1, false
 }
 
 // transferLeadership hands leadership of the partitions this broker leads
 // to another replica before shutting down, so clients move without waiting
-// for an election timeout.
-func (b *Broker) transferLeadership(wait time.Duration) {
+// for an election timeout. It reports whether it moved any.
+func (b *Broker) transferLeadership(wait time.Duration) bool {
 	md := b.Metadata()
 	var moving []uint64
 	for _, t := range md.Topics {
@@ -296,6 +309,7 @@ func (b *Broker) transferLeadership(wait time.Duration) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	return len(moving) > 0
 }
 
 // LiveBrokers returns the registered brokers that are alive, in ID order:

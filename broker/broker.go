@@ -165,11 +165,24 @@ func (b *Broker) Addr() string { return b.addr }
 // Done reports the listener's end.
 func (b *Broker) Done() <-chan error { return b.done }
 
-// Close stops serving, then stops partitions and Raft (syncing logs). The
-// admin port answers until the end, /readyz with 503.
+// shutdownGrace is how long a broker keeps serving after handing its
+// leaderships away on shutdown.
+const shutdownGrace = time.Second
+
+// Close hands its leaderships to other replicas while still serving (so
+// producers are pointed to the new leaders rather than cut off), stops
+// serving, then stops partitions and Raft (syncing logs). The admin port
+// answers until the end, /readyz with 503.
 func (b *Broker) Close() {
 	if b.admin != nil {
 		b.admin.ready.Store(false)
+	}
+	if b.Broker.HandOffLeadership(5 * time.Second) {
+		// Serve a little longer: a producer whose request was refused
+		// during the hand-over retries after a backoff (franz-go up to
+		// 250 ms, Java retry.backoff.ms 100 ms) and should then learn the
+		// new leader from this broker, not from a closed connection.
+		time.Sleep(shutdownGrace)
 	}
 	b.srv.Close()
 	select {

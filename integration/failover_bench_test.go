@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,12 +29,18 @@ func TestFailoverStall(t *testing.T) {
 		t.Run("franz-go-defaults/warm-"+warm.String(), func(t *testing.T) { failoverStall(t, warm) })
 	}
 	t.Run("metadata-min-age-100ms", func(t *testing.T) { failoverStall(t, 3*time.Second, kgo.MetadataMinAge(100*time.Millisecond)) })
+	// A rolling restart: SIGTERM hands leadership over first (KIP-951
+	// hints tell the producer where it went).
+	graceful = true
+	defer func() { graceful = false }()
+	t.Run("franz-go-defaults/sigterm", func(t *testing.T) { failoverStall(t, 3*time.Second) })
 }
 
+// graceful makes failoverStall stop the leader with SIGTERM, not SIGKILL.
+var graceful bool
+
 func failoverStall(t *testing.T, warm time.Duration, opts ...kgo.Opt) {
-	if os.Getenv("SAMSA_KGO_LOG") != "" {
-		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, func() string { return time.Now().Format("15:04:05.000 ") })))
-	}
+	opts = append(opts, kgoDebugLog()...)
 	c := startCluster(t, 3)
 	ctx := testContext(t, 2*time.Minute)
 	if _, err := newAdmin(t, c.procs[0].addr).CreateTopic(ctx, 1, 3, nil, "stall"); err != nil {
@@ -53,8 +60,14 @@ func failoverStall(t *testing.T, warm time.Duration, opts ...kgo.Opt) {
 			// Asked now: leadership may have moved since the topic was
 			// created (preferred leader election).
 			leader = leaderOf(t, ctx, adm, "stall", 0)
-			t.Logf("%s killing broker %d", time.Now().Format("15:04:05.000"), leader)
-			c.procs[leader-1].kill()
+			t.Logf("%s stopping broker %d (graceful %v)", time.Now().Format("15:04:05.000"), leader, graceful)
+			if graceful {
+				p := c.procs[leader-1]
+				_ = p.cmd.Process.Signal(syscall.SIGTERM)
+				go func() { _ = p.cmd.Wait() }()
+			} else {
+				c.procs[leader-1].kill()
+			}
 			killed = true
 		}
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
@@ -66,4 +79,12 @@ func failoverStall(t *testing.T, warm time.Duration, opts ...kgo.Opt) {
 		last = time.Now()
 	}
 	t.Logf("failover stall (longest gap between acks, leader %d killed): %v", leader, maxGap)
+}
+
+// kgoDebugLog turns on franz-go's debug log when SAMSA_KGO_LOG is set.
+func kgoDebugLog() []kgo.Opt {
+	if os.Getenv("SAMSA_KGO_LOG") == "" {
+		return nil
+	}
+	return []kgo.Opt{kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, func() string { return time.Now().Format("15:04:05.000 ") }))}
 }

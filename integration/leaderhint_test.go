@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,27 +46,7 @@ func TestClusterLeaderMoveHint(t *testing.T) {
 	cons := newClient(t, c.addrs(0), append(noRefresh, kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&consMeta))...)
 
-	produce := func(v string) int64 {
-		t.Helper()
-		type result struct {
-			off int64
-			err error
-		}
-		done := make(chan result, 1)
-		prod.Produce(ctx, &kgo.Record{Value: []byte(v)}, func(r *kgo.Record, err error) { done <- result{r.Offset, err} })
-		select {
-		case r := <-done:
-			if r.err != nil {
-				t.Fatalf("produce %q: %v", v, r.err)
-			}
-			return r.off
-		case <-time.After(30 * time.Second):
-			// franz-go retries a record it cannot place until its
-			// metadata is refreshed, which these clients cannot do.
-			t.Fatalf("produce %q not acknowledged in 30 s", v)
-			return -1
-		}
-	}
+	produce := func(v string) int64 { return produceWithin(t, ctx, prod, v) }
 	consume := func(want string) {
 		t.Helper()
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -197,5 +179,81 @@ func TestClusterMetadataWaitsForElection(t *testing.T) {
 		}
 		t.Logf("broker %d killed; broker %d answered leader %d after %d earlier answers", dead, surv, p.Leader, attempt)
 		return
+	}
+}
+
+// produceWithin produces one record and fails the test if it is not
+// acknowledged within 30 s: franz-go retries a record it cannot place until
+// its metadata is refreshed, which the clients here are configured not to
+// do.
+func produceWithin(t *testing.T, ctx context.Context, cl *kgo.Client, v string) int64 {
+	t.Helper()
+	type result struct {
+		off int64
+		err error
+	}
+	done := make(chan result, 1)
+	cl.Produce(ctx, &kgo.Record{Value: []byte(v)}, func(r *kgo.Record, err error) { done <- result{r.Offset, err} })
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("produce %q: %v", v, r.err)
+		}
+		return r.off
+	case <-time.After(30 * time.Second):
+		t.Fatalf("produce %q not acknowledged in 30 s", v)
+		return -1
+	}
+}
+
+// TestClusterShutdownHint: a broker stopped with SIGTERM hands its
+// leaderships over while it still serves, so a producer learns the new
+// leader from its NOT_LEADER_OR_FOLLOWER hint. The producer cannot refresh
+// metadata, so it keeps going across the shutdown only if that works (it
+// hangs when the broker closes its connections first, as it used to). The
+// shutdown grace period and the no-hand-back rule make this robust to
+// timing; their effect shows in TestFailoverStall/franz-go-defaults/sigterm
+// rather than here.
+func TestClusterShutdownHint(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := testContext(t, 2*time.Minute)
+	adm := newAdmin(t, c.procs[0].addr)
+	const topic = "shutdown-hint"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
+	prod := newClient(t, c.addrs(0), append(kgoDebugLog(), kgo.MetadataMinAge(time.Hour), kgo.MetadataMaxAge(time.Hour), kgo.DefaultProduceTopic(topic))...)
+	next := int64(0)
+	produce := func() {
+		t.Helper()
+		if off := produceWithin(t, ctx, prod, fmt.Sprint(next)); off != next {
+			t.Fatalf("offset %d, want %d", off, next)
+		}
+		next++
+	}
+	produce()
+	victim := leaderOf(t, ctx, adm, topic, 0)
+	p := c.procs[victim-1]
+	exited := make(chan error, 1)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go func() { exited <- p.cmd.Wait() }()
+	for {
+		produce()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("broker %d exited with %v after SIGTERM", victim, err)
+			}
+			// Leadership stayed away from the stopping broker.
+			for i := 0; i < 20; i++ {
+				produce()
+			}
+			t.Logf("broker %d stopped; %d records acknowledged across it", victim, next)
+			return
+		default:
+		}
 	}
 }

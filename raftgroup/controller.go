@@ -258,6 +258,9 @@ type ReplicaReport struct {
 	Node   int32            `json:"node"`
 	TimeMs int64            `json:"time_ms"`
 	Ends   map[uint64]int64 `json:"ends"`
+	// ShuttingDown: the broker is handing its leaderships away to stop
+	// (SIGTERM); none may be handed to it (Kafka's controlled shutdown).
+	ShuttingDown bool `json:"shutting_down,omitempty"`
 }
 
 // CreateTopic creates a topic; placement happens in the state machine so it

@@ -16,6 +16,8 @@ type replicaStatus struct {
 	mu   sync.RWMutex
 	m    map[uint64]map[int32]ReplicaStatus // shard → node → status
 	seen map[int32]int64                    // node → last report time
+	// stopping: brokers whose last report said they are shutting down.
+	stopping map[int32]bool
 	// leaders is filled from metadata when computing catch-up.
 	leaderOf func(shard uint64) (int32, bool)
 }
@@ -24,6 +26,14 @@ func (s *replicaStatus) apply(r *ReplicaReport) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen[r.Node] = r.TimeMs
+	if r.ShuttingDown {
+		if s.stopping == nil {
+			s.stopping = map[int32]bool{}
+		}
+		s.stopping[r.Node] = true
+	} else {
+		delete(s.stopping, r.Node)
+	}
 	// A report lists every replica the broker runs: one it no longer
 	// reports (removed, or set aside to be rebuilt) has no status.
 	for shard, reps := range s.m {
@@ -88,6 +98,16 @@ func (s *replicaStatus) lastSeen(node int32) (int64, bool) {
 	t, ok := s.seen[node]
 	return t, ok
 }
+
+func (s *replicaStatus) shuttingDown(node int32) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.stopping[node]
+}
+
+// BrokerShuttingDown reports whether the broker's last report said it is
+// shutting down.
+func (h *Host) BrokerShuttingDown(node int32) bool { return h.controller.status.shuttingDown(node) }
 
 // ReplicaStatus returns what the controller last heard of the shard's replicas.
 func (h *Host) ReplicaStatus(shard uint64) map[int32]ReplicaStatus {
