@@ -43,7 +43,11 @@ type peerWatcher struct {
 
 const (
 	peerPingInterval = 3 * time.Second
-	peerRedial       = 100 * time.Millisecond
+	// Redials back off from peerRedial to peerRedialMax while the peer is
+	// away: "up again" need not be prompt, and a dead peer should not cost
+	// ten connection attempts a second.
+	peerRedial    = 100 * time.Millisecond
+	peerRedialMax = 2 * time.Second
 )
 
 func newPeerWatch(b *Broker) *peerWatch {
@@ -137,6 +141,7 @@ func (w *peerWatch) close() {
 func (w *peerWatch) watch(ctx context.Context, node int32, addr string) {
 	defer w.wg.Done()
 	d := net.Dialer{Timeout: time.Second}
+	delay := peerRedial
 	// Down needs a broker that answered here before: an address this
 	// broker cannot reach at all (advertised for clients elsewhere) or
 	// something else on the port says nothing about the peer.
@@ -144,6 +149,7 @@ func (w *peerWatch) watch(ctx context.Context, node int32, addr string) {
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			err = w.hold(ctx, conn, func() {
+				delay = peerRedial
 				w.mu.Lock()
 				w.answered[node] = true
 				w.mu.Unlock()
@@ -159,8 +165,9 @@ func (w *peerWatch) watch(ctx context.Context, node int32, addr string) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(peerRedial):
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, peerRedialMax)
 	}
 }
 

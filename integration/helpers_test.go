@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -18,16 +19,36 @@ import (
 	"github.com/samsa-io/samsa/broker"
 )
 
-// freePort returns a port that was free a moment ago.
+// freePort returns a loopback port that is free now and was not handed out
+// before in this test binary. It is picked below Linux's ephemeral range
+// (32768+): a port from that range can be taken, between freePort and the
+// broker's bind, as the local port of any outgoing connection (brokers dial
+// each other all the time), and bind then fails.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if portsGiven[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[port] = true
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port found")
+	return 0
 }
+
+var (
+	portMu     sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 var (
 	raftMu    sync.Mutex
