@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"sync/atomic"
 	"syscall"
@@ -13,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/batch"
 )
 
 // countMetadata counts the Metadata requests a client writes.
@@ -74,42 +78,7 @@ func TestClusterLeaderMoveHint(t *testing.T) {
 	before := leaderOf(t, ctx, adm, topic, 0)
 	prodSeen, consSeen := prodMeta.n.Load(), consMeta.n.Load()
 
-	// Move leadership: make another replica the preferred one, then
-	// elect preferred leaders.
-	td, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replicas := td[topic].Partitions[0].Replicas
-	var order []int32
-	for _, r := range replicas {
-		if r != before {
-			order = append(order, r)
-		}
-	}
-	order = append(order, before)
-	req := kadm.AlterPartitionAssignmentsReq{}
-	req.Assign(topic, 0, order)
-	res, err := adm.AlterPartitionAssignments(ctx, req)
-	if err == nil {
-		err = res.Error()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for !replicasAre(ctx, adm, topic, order) {
-		if ctx.Err() != nil {
-			t.Fatalf("replica order never became %v", order)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for leaderOf(t, ctx, adm, topic, 0) != order[0] {
-		if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}}); err != nil {
-			t.Logf("elect leaders: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("leadership moved from broker %d to %d", before, order[0])
+	moveLeader(t, ctx, adm, topic, before)
 
 	if off := produce("after"); off != 1 {
 		t.Fatalf("offset after the move %d, want 1", off)
@@ -255,5 +224,113 @@ func TestClusterShutdownHint(t *testing.T) {
 			return
 		default:
 		}
+	}
+}
+
+// moveLeader moves partition 0's leadership away from broker from: another
+// replica becomes the preferred one, then a preferred election runs.
+func moveLeader(t *testing.T, ctx context.Context, adm *kadm.Client, topic string, from int32) int32 {
+	t.Helper()
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := td[topic].Partitions[0].Replicas
+	var order []int32
+	for _, r := range replicas {
+		if r != from {
+			order = append(order, r)
+		}
+	}
+	order = append(order, from)
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign(topic, 0, order)
+	res, err := adm.AlterPartitionAssignments(ctx, req)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !replicasAre(ctx, adm, topic, order) {
+		if ctx.Err() != nil {
+			t.Fatalf("replica order never became %v", order)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for leaderOf(t, ctx, adm, topic, 0) != order[0] {
+		if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}}); err != nil {
+			t.Logf("elect leaders: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("leadership moved from broker %d to %d", from, order[0])
+	return order[0]
+}
+
+// TestClusterAcks0NotLeaderClosesConnection: an acks=0 produce has no
+// answer to carry an error, so a broker that refuses one (here: it is not
+// the partition's leader) closes the connection, as Kafka does; clients
+// that refresh metadata on a disconnect (the Java client, librdkafka) then
+// find the new leader. The leader keeps the connection of a good acks=0
+// produce open.
+func TestClusterAcks0NotLeaderClosesConnection(t *testing.T) {
+	c := startCluster(t, 3, "--set", "auto.leader.rebalance.enable=false")
+	ctx := testContext(t, 2*time.Minute)
+	adm := newAdmin(t, c.procs[0].addr)
+	const topic = "acks0-not-leader"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
+	leader := leaderOf(t, ctx, adm, topic, 0)
+	follower := leader%3 + 1
+
+	now := time.Now().UnixMilli()
+	b, err := batch.Build(batch.Header{FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]batch.Record{{Value: []byte("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = 0, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = b
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("acks0-test"))
+
+	// sendThenPing writes the acks=0 produce and then an ApiVersions
+	// request on one connection, and reports whether ApiVersions was
+	// answered (the connection stayed open).
+	sendThenPing := func(node int32) bool {
+		t.Helper()
+		conn, err := net.Dial("tcp", c.procs[node-1].addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Write(f.AppendRequest(nil, req, 1)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // let the refusal arrive first
+		ping := kmsg.NewPtrApiVersionsRequest()
+		ping.SetVersion(0)
+		if _, err := conn.Write(f.AppendRequest(nil, ping, 2)); err != nil {
+			return false
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var size [4]byte
+		_, err = io.ReadFull(conn, size[:])
+		return err == nil
+	}
+	if !sendThenPing(leader) {
+		t.Fatalf("leader %d closed the connection of a good acks=0 produce", leader)
+	}
+	if sendThenPing(follower) {
+		t.Fatalf("follower %d kept the connection open after refusing an acks=0 produce", follower)
 	}
 }

@@ -83,6 +83,9 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 			tm, size := rc.s.metrics.Topic(rt.Topic), float64(len(rp.Records))
 			pctx, span := startAppendSpan(rc, rt.Topic, rp.Partition, len(rp.Records), h.NumRecords)
 			cb := func(res actors.ProduceResult) {
+				if acks == 0 && res.ErrorCode != 0 {
+					rc.closeConn(kerr.ErrorForCode(res.ErrorCode).Error())
+				}
 				if res.ErrorCode == 0 {
 					tm.BytesIn.Add(size)
 					tm.RecordsIn.Add(float64(h.NumRecords))
@@ -107,6 +110,14 @@ func handleProduce(rc *reqCtx, r kmsg.Request) kmsg.Response {
 	}
 	if acks == 0 && !badAcks {
 		rc.p.noResponse = true
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					rc.closeConn(kerr.ErrorForCode(sp.ErrorCode).Error())
+					return nil
+				}
+			}
+		}
 		return nil
 	}
 	if len(waits) == 0 {

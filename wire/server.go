@@ -143,6 +143,15 @@ type reqCtx struct {
 	clientID string
 	p        *pending
 	remote   net.Addr
+	conn     net.Conn
+}
+
+// closeConn closes the client's connection, from any goroutine: how an
+// acks=0 produce reports an error, as Kafka does (there is no response to
+// carry it, and a closed connection makes the client refresh metadata).
+func (rc *reqCtx) closeConn(reason string) {
+	rc.s.log.Debug("closing connection after a failed acks=0 produce", "remote", rc.remote, "reason", reason)
+	_ = rc.conn.Close()
 }
 
 // clientHost is the client's address as Kafka reports it: "/ip".
@@ -187,7 +196,7 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(r, body); err != nil {
 			return
 		}
-		p, err := s.handle(body, c.RemoteAddr())
+		p, err := s.handle(body, c)
 		if err != nil {
 			s.log.Warn("closing connection", "remote", c.RemoteAddr(), "reason", err)
 			return
@@ -201,7 +210,7 @@ func (s *Server) serveConn(c net.Conn) {
 }
 
 // handle decodes one request frame and runs its handler.
-func (s *Server) handle(body []byte, remote net.Addr) (*pending, error) {
+func (s *Server) handle(body []byte, conn net.Conn) (*pending, error) {
 	start := time.Now()
 	d, err := decodeRequest(body)
 	if err != nil {
@@ -216,7 +225,7 @@ func (s *Server) handle(body []byte, remote net.Addr) (*pending, error) {
 		p.resp = apiVersionsResponse(0, unsupportedVersion)
 		return p, nil
 	}
-	rc := &reqCtx{Context: s.requestContext(d, len(body), p), s: s, clientID: d.clientID, p: p, remote: remote}
+	rc := &reqCtx{Context: s.requestContext(d, len(body), p), s: s, clientID: d.clientID, p: p, remote: conn.RemoteAddr(), conn: conn}
 	p.resp = handlers[d.key].fn(rc, d.req)
 	return p, nil
 }
