@@ -39,10 +39,7 @@ func TestClusterLeaderMoveHint(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	adm := newAdmin(t, c.procs[0].addr)
 	const topic = "hint"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
+	createReplicated(t, ctx, adm, c, topic)
 
 	noRefresh := []kgo.Opt{kgo.MetadataMinAge(time.Hour), kgo.MetadataMaxAge(time.Hour)}
 	var prodMeta, consMeta countMetadata
@@ -103,10 +100,7 @@ func TestClusterMetadataWaitsForElection(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	adm := newAdmin(t, c.procs[0].addr)
 	const topic = "elect-wait"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
+	createReplicated(t, ctx, adm, c, topic)
 	dead := leaderOf(t, ctx, adm, topic, 0)
 	surv := dead%3 + 1
 	cl := newClient(t, c.procs[surv-1].addr)
@@ -188,10 +182,7 @@ func TestClusterShutdownHint(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	adm := newAdmin(t, c.procs[0].addr)
 	const topic = "shutdown-hint"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
+	createReplicated(t, ctx, adm, c, topic)
 	prod := newClient(t, c.addrs(0), append(kgoDebugLog(), kgo.MetadataMinAge(time.Hour), kgo.MetadataMaxAge(time.Hour), kgo.DefaultProduceTopic(topic))...)
 	next := int64(0)
 	produce := func() {
@@ -279,10 +270,7 @@ func TestClusterAcks0NotLeaderClosesConnection(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	adm := newAdmin(t, c.procs[0].addr)
 	const topic = "acks0-not-leader"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
+	createReplicated(t, ctx, adm, c, topic)
 	leader := leaderOf(t, ctx, adm, topic, 0)
 	follower := leader%3 + 1
 
@@ -333,4 +321,14 @@ func TestClusterAcks0NotLeaderClosesConnection(t *testing.T) {
 	if sendThenPing(follower) {
 		t.Fatalf("follower %d kept the connection open after refusing an acks=0 produce", follower)
 	}
+}
+
+// createReplicated creates topic with one partition on all three brokers
+// and waits until every replica is in sync.
+func createReplicated(t *testing.T, ctx context.Context, adm *kadm.Client, c *cluster, topic string) {
+	t.Helper()
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitISRPartition(t, ctx, c.procs[0].addr, topic, 0, 3)
 }
